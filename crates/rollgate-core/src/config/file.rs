@@ -1,0 +1,213 @@
+//! The configuration file as written: plain serde structs, unknown keys refused.
+
+use super::OrderedMap;
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Listening addresses.
+    #[serde(default)]
+    pub listen: ListenFile,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// Services by name.
+    pub services: OrderedMap<ServiceFile>,
+}
+
+/// `listen:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenFile {
+    /// Data port address.
+    #[serde(default = "default_data_addr")]
+    pub data: String,
+}
+
+impl Default for ListenFile {
+    fn default() -> Self {
+        Self {
+            data: default_data_addr(),
+        }
+    }
+}
+
+fn default_data_addr() -> String {
+    "127.0.0.1:8080".into()
+}
+
+/// `limits:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Largest request body, bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Grace period for in-flight requests on shutdown, milliseconds.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body(),
+            shutdown_grace_ms: default_grace(),
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    1 << 20
+}
+
+fn default_grace() -> u64 {
+    10_000
+}
+
+/// `services.NAME:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// Features per input row.
+    pub input_width: usize,
+    /// What outputs mean.
+    #[serde(default)]
+    pub output: OutputFile,
+    /// Versions by name.
+    pub versions: OrderedMap<VersionFile>,
+    /// Route table.
+    pub route: RouteFile,
+}
+
+/// `services.NAME.output:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputFile {
+    /// Class names by label index.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Inclusive range `[min, max]` of a regression output.
+    pub range: Option<[f64; 2]>,
+}
+
+/// `services.NAME.versions.VERSION:` — exactly one of `onnx` or `http`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionFile {
+    /// ONNX file path (relative to the config file) or `builtin:NAME`.
+    pub onnx: Option<String>,
+    /// HTTP upstream.
+    pub http: Option<HttpFile>,
+}
+
+/// `services.NAME.versions.VERSION.http:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// Instance base URLs.
+    pub instances: Vec<String>,
+    /// Upstream path for v1 predict requests.
+    pub predict_path: Option<String>,
+    /// Upstream path for Open Inference infer requests.
+    pub infer_path: Option<String>,
+    /// Connect timeout, milliseconds.
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Request timeout, milliseconds.
+    #[serde(default = "default_request_ms")]
+    pub request_timeout_ms: u64,
+    /// Consecutive failures before ejection.
+    #[serde(default = "default_eject_after")]
+    pub eject_after_failures: u32,
+    /// Ejection cool-off, milliseconds.
+    #[serde(default = "default_eject_ms")]
+    pub eject_for_ms: u64,
+}
+
+fn default_connect_ms() -> u64 {
+    1_000
+}
+fn default_request_ms() -> u64 {
+    10_000
+}
+fn default_eject_after() -> u32 {
+    5
+}
+fn default_eject_ms() -> u64 {
+    10_000
+}
+
+/// `services.NAME.route:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    /// Stable version; defaults to the heaviest.
+    pub stable: Option<String>,
+    /// Candidate for `x-canary: always`; defaults to the heaviest other version.
+    pub candidate: Option<String>,
+    /// Percent per version (two decimals at most); must sum to 100.
+    pub weights: OrderedMap<f64>,
+    /// Sticky key source.
+    pub sticky: Option<StickyFile>,
+    /// Salt for sticky hashing; defaults to the service name.
+    pub salt: Option<String>,
+    /// Honoured overrides.
+    #[serde(default)]
+    pub overrides: OverridesFile,
+    /// Mirroring.
+    pub mirror: Option<MirrorFile>,
+}
+
+/// `route.sticky:` — exactly one source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StickyFile {
+    /// Header name.
+    pub header: Option<String>,
+    /// Cookie name.
+    pub cookie: Option<String>,
+    /// Top-level JSON body field.
+    pub json_field: Option<String>,
+}
+
+/// `route.overrides:`; `null` disables one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverridesFile {
+    /// Header with `always` / `never`.
+    #[serde(default = "default_canary_header")]
+    pub canary_header: Option<String>,
+    /// Cookie naming a version.
+    #[serde(default = "default_pin_cookie")]
+    pub pin_cookie: Option<String>,
+}
+
+impl Default for OverridesFile {
+    fn default() -> Self {
+        Self {
+            canary_header: default_canary_header(),
+            pin_cookie: default_pin_cookie(),
+        }
+    }
+}
+
+fn default_canary_header() -> Option<String> {
+    Some("x-canary".into())
+}
+
+fn default_pin_cookie() -> Option<String> {
+    Some("rollgate-version".into())
+}
+
+/// `route.mirror:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorFile {
+    /// Version receiving copies.
+    pub to: String,
+    /// Share of requests mirrored, percent.
+    pub percent: f64,
+}

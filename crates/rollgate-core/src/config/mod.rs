@@ -1,0 +1,123 @@
+//! Configuration in two stages: the YAML file model ([`file`]) is parsed with unknown keys
+//! refused, then validated into domain types ([`Config`]) that cannot hold an invalid value.
+//! Reading the file and loading model artefacts is the binary's job; this module only judges.
+
+pub mod file;
+mod ordered;
+mod validate;
+
+pub use ordered::OrderedMap;
+pub use validate::validate;
+
+use crate::route::RouteTable;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A configuration error, naming the field (as a dotted path) and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The text is not valid YAML for the file model (syntax, unknown key, wrong type).
+    #[error("{0}")]
+    Parse(String),
+    /// A field holds a value that is not allowed.
+    #[error("field `{field}`: {problem}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `services.iris.route.weights`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(field: impl Into<String>, problem: impl ToString) -> Self {
+        ConfigError::Invalid {
+            field: field.into(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// Parses and validates a configuration text.
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let file: file::ConfigFile =
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    validate(file)
+}
+
+/// The validated configuration of a gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Address of the data port (predictions, health, metrics).
+    pub data_addr: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// The services, in declaration order.
+    pub services: Vec<ServiceSpec>,
+}
+
+/// One model endpoint with its versions and route table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    /// Service name, as in `/v1/models/{name}/predict`.
+    pub name: String,
+    /// Features per input row.
+    pub input_width: usize,
+    /// What the model's outputs mean.
+    pub output: OutputSpec,
+    /// Versions in declaration order; the route table indexes the same order.
+    pub versions: Vec<VersionSpec>,
+    /// Who gets which version.
+    pub route: RouteTable,
+}
+
+/// What a service's predictions are, for naming classes and spotting invalid outputs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OutputSpec {
+    /// Class names by label index; empty when classes are unnamed or the model is a regressor.
+    pub classes: Vec<String>,
+    /// Declared range of a regression output, inclusive.
+    pub range: Option<(f64, f64)>,
+}
+
+/// One version of a service and where it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionSpec {
+    /// Version name, unique within the service.
+    pub name: String,
+    /// How it is served.
+    pub source: VersionSource,
+}
+
+/// Where a version's predictions come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VersionSource {
+    /// An ONNX file run in process; `builtin:NAME` names a model bundled in the binary.
+    Onnx {
+        /// Path (relative to the config file) or `builtin:NAME`.
+        path: String,
+    },
+    /// Instances of an HTTP model server.
+    Http(HttpSpec),
+}
+
+/// An HTTP upstream: instances of any model server and how to talk to them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// Base URLs of the instances, e.g. `http://127.0.0.1:9001`.
+    pub instances: Vec<String>,
+    /// Upstream path for v1 predict requests; `None` keeps the incoming path.
+    pub predict_path: Option<String>,
+    /// Upstream path for Open Inference infer requests; `None` keeps the incoming path.
+    pub infer_path: Option<String>,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for the whole answer head.
+    pub request_timeout: Duration,
+    /// Consecutive failures after which an instance is ejected.
+    pub eject_after: u32,
+    /// How long an ejected instance rests before it is tried again.
+    pub eject_for: Duration,
+}

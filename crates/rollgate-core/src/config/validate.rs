@@ -1,0 +1,224 @@
+//! Turns the file model into validated domain types, naming the field of every problem.
+
+use super::file::{ConfigFile, HttpFile, RouteFile, ServiceFile, StickyFile, VersionFile};
+use super::{Config, ConfigError, HttpSpec, OutputSpec, ServiceSpec, VersionSource, VersionSpec};
+use crate::route::{percent_to_bps, Overrides, RouteSpec, RouteTable, StickySource};
+use std::time::Duration;
+
+/// Longest service or version name; they appear in URLs, metric labels and file names.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Validates a parsed file.
+pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
+    let data_addr =
+        file.listen.data.parse().map_err(|e| {
+            ConfigError::invalid("listen.data", format!("not a socket address: {e}"))
+        })?;
+    if file.services.0.is_empty() {
+        return Err(ConfigError::invalid(
+            "services",
+            "at least one service is needed",
+        ));
+    }
+    let services = file
+        .services
+        .0
+        .into_iter()
+        .map(|(name, svc)| service(&name, svc))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Config {
+        data_addr,
+        max_body_bytes: file.limits.max_body_bytes,
+        shutdown_grace: Duration::from_millis(file.limits.shutdown_grace_ms),
+        services,
+    })
+}
+
+/// Checks a service or version name: short, and safe in a URL path, a label and a file name.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(format!("names must be 1 to {MAX_NAME_LEN} characters"));
+    }
+    if !name.chars().all(ok_char) || name.starts_with('.') {
+        return Err(format!(
+            "`{name}` may only hold letters, digits, `-`, `_` and `.` (not first)"
+        ));
+    }
+    Ok(())
+}
+
+fn service(name: &str, file: ServiceFile) -> Result<ServiceSpec, ConfigError> {
+    let at = format!("services.{name}");
+    check_name(name).map_err(|p| ConfigError::invalid(&at, p))?;
+    if file.input_width == 0 {
+        return Err(ConfigError::invalid(
+            format!("{at}.input_width"),
+            "must be at least 1",
+        ));
+    }
+    if file.versions.0.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{at}.versions"),
+            "at least one version is needed",
+        ));
+    }
+    let versions = file
+        .versions
+        .0
+        .into_iter()
+        .map(|(v, f)| version(&format!("{at}.versions.{v}"), v, f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<String> = versions.iter().map(|v| v.name.clone()).collect();
+    let route = route(&format!("{at}.route"), name, names, file.route)?;
+    let output = OutputSpec {
+        classes: file.output.classes,
+        range: file.output.range.map(|[lo, hi]| (lo, hi)),
+    };
+    if let Some((lo, hi)) = output.range {
+        if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+            return Err(ConfigError::invalid(
+                format!("{at}.output.range"),
+                "min must be below max",
+            ));
+        }
+    }
+    Ok(ServiceSpec {
+        name: name.to_owned(),
+        input_width: file.input_width,
+        output,
+        versions,
+        route,
+    })
+}
+
+fn version(at: &str, name: String, file: VersionFile) -> Result<VersionSpec, ConfigError> {
+    check_name(&name).map_err(|p| ConfigError::invalid(at, p))?;
+    let source = match (file.onnx, file.http) {
+        (Some(path), None) if !path.is_empty() => VersionSource::Onnx { path },
+        (None, Some(http)) => VersionSource::Http(http_spec(&format!("{at}.http"), http)?),
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                at,
+                "give either `onnx` or `http`, not both",
+            ))
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                at,
+                "needs `onnx: PATH` or `http: {instances: [...]}`",
+            ))
+        }
+    };
+    Ok(VersionSpec { name, source })
+}
+
+fn http_spec(at: &str, file: HttpFile) -> Result<HttpSpec, ConfigError> {
+    if file.instances.is_empty() {
+        return Err(ConfigError::invalid(
+            format!("{at}.instances"),
+            "at least one instance URL is needed",
+        ));
+    }
+    for (i, url) in file.instances.iter().enumerate() {
+        check_instance_url(url)
+            .map_err(|p| ConfigError::invalid(format!("{at}.instances[{i}]"), p))?;
+    }
+    for (field, path) in [
+        ("predict_path", &file.predict_path),
+        ("infer_path", &file.infer_path),
+    ] {
+        if path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+            return Err(ConfigError::invalid(
+                format!("{at}.{field}"),
+                "must start with `/`",
+            ));
+        }
+    }
+    if file.connect_timeout_ms == 0 || file.request_timeout_ms == 0 {
+        return Err(ConfigError::invalid(at, "timeouts must be at least 1 ms"));
+    }
+    Ok(HttpSpec {
+        instances: file.instances,
+        predict_path: file.predict_path,
+        infer_path: file.infer_path,
+        connect_timeout: Duration::from_millis(file.connect_timeout_ms),
+        request_timeout: Duration::from_millis(file.request_timeout_ms),
+        eject_after: file.eject_after_failures.max(1),
+        eject_for: Duration::from_millis(file.eject_for_ms),
+    })
+}
+
+/// Only plain `http://host:port` bases: Rollgate talks to model servers on a trusted network.
+fn check_instance_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}` must start with http://"))?;
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') || authority.contains('?') {
+        return Err(format!(
+            "`{url}` must be a base URL like http://host:port, without a path"
+        ));
+    }
+    Ok(())
+}
+
+fn route(
+    at: &str,
+    service: &str,
+    versions: Vec<String>,
+    file: RouteFile,
+) -> Result<RouteTable, ConfigError> {
+    let weights = file
+        .weights
+        .0
+        .iter()
+        .map(|(v, pct)| {
+            percent_to_bps(*pct)
+                .map(|bps| (v.clone(), bps))
+                .map_err(|e| ConfigError::invalid(format!("{at}.weights.{v}"), e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mirror = match file.mirror {
+        None => None,
+        Some(m) => Some((
+            m.to,
+            percent_to_bps(m.percent)
+                .map_err(|e| ConfigError::invalid(format!("{at}.mirror.percent"), e))?,
+        )),
+    };
+    let sticky = file
+        .sticky
+        .map(|s| sticky(&format!("{at}.sticky"), s))
+        .transpose()?;
+    RouteSpec {
+        versions,
+        weights,
+        stable: file.stable,
+        candidate: file.candidate,
+        sticky,
+        salt: file.salt.unwrap_or_else(|| service.to_owned()),
+        overrides: Overrides {
+            canary_header: file.overrides.canary_header.map(|h| h.to_ascii_lowercase()),
+            pin_cookie: file.overrides.pin_cookie,
+        },
+        mirror,
+    }
+    .build()
+    .map_err(|e| ConfigError::invalid(at, e))
+}
+
+fn sticky(at: &str, file: StickyFile) -> Result<StickySource, ConfigError> {
+    match (file.header, file.cookie, file.json_field) {
+        (Some(h), None, None) => Ok(StickySource::Header(h.to_ascii_lowercase())),
+        (None, Some(c), None) => Ok(StickySource::Cookie(c)),
+        (None, None, Some(f)) => Ok(StickySource::JsonField(f)),
+        _ => Err(ConfigError::invalid(
+            at,
+            "give exactly one of `header`, `cookie` or `json_field`",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
