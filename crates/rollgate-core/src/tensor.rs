@@ -156,6 +156,17 @@ pub struct OutputTensor {
     pub data: TensorData,
 }
 
+/// Declared name, datatype and shape of a model tensor, for metadata documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// Tensor name.
+    pub name: String,
+    /// Open Inference Protocol datatype (`FP32`, `INT64`).
+    pub datatype: &'static str,
+    /// Shape, `-1` for a variable dimension (the batch).
+    pub shape: Vec<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

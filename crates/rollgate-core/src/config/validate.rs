@@ -6,7 +6,7 @@ use crate::route::{percent_to_bps, Overrides, RouteSpec, RouteTable, StickySourc
 use std::time::Duration;
 
 /// Longest service or version name; they appear in URLs, metric labels and file names.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 
 /// Validates a parsed file.
 pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
@@ -35,7 +35,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
 }
 
 /// Checks a service or version name: short, and safe in a URL path, a label and a file name.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(format!("names must be 1 to {MAX_NAME_LEN} characters"));

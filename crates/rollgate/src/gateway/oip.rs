@@ -7,7 +7,7 @@
 //! little-endian bytes by default: without it an unmodified Triton client cannot talk to Rollgate.
 
 use http::StatusCode;
-use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData};
+use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData, TensorSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -42,17 +42,6 @@ pub(crate) struct EncodedResponse {
     /// `Inference-Header-Content-Length` response header (content type then
     /// `application/octet-stream`); `None` for a pure JSON body (`application/json`).
     pub(crate) header_len: Option<usize>,
-}
-
-/// Declared name, datatype and shape of a model tensor, for the model metadata document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TensorSpec {
-    /// Tensor name.
-    pub(crate) name: String,
-    /// OIP datatype (`FP32`, `INT64`, ...).
-    pub(crate) datatype: &'static str,
-    /// Shape, `-1` for a variable dimension (the batch).
-    pub(crate) shape: Vec<i64>,
 }
 
 /// Why a request cannot be decoded or a response encoded. Messages go back to the client as

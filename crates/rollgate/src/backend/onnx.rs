@@ -1,0 +1,228 @@
+//! In-process ONNX models through tract (pure Rust, nothing downloaded at build time).
+//!
+//! A model is parsed, typed for a dynamic batch of `input_width` features, optimised and made
+//! runnable once, when the version is loaded; a warm-up run checks that it works and records its
+//! outputs. Requests then run the plan on tokio's blocking pool, off the async reactor.
+
+use super::{Backend, BackendError, BackendReply, BackendRequest, Speaks};
+use crate::telemetry::ErrorKind;
+use futures_util::future::BoxFuture;
+use rollgate_core::tensor::{FeatureBatch, OutputTensor, TensorData, TensorSpec};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// Why a model file cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    /// tract could not parse, type or optimise the graph.
+    #[error("not a model tract can run: {0}")]
+    Unsupported(String),
+    /// The graph runs, but not on rows of the service's width.
+    #[error("the model does not take rows of {width} features: {reason}")]
+    Width {
+        /// Width the service declares.
+        width: usize,
+        /// What tract said.
+        reason: String,
+    },
+    /// An output has a type Rollgate cannot return.
+    #[error("output `{0}` has type {1:?}; only int64 and float32 outputs are supported")]
+    OutputType(String, DatumType),
+}
+
+/// An optimised ONNX model ready to run.
+#[derive(Debug)]
+pub(crate) struct OnnxBackend {
+    plan: Plan,
+    width: usize,
+    outputs: Vec<TensorSpec>,
+}
+
+impl OnnxBackend {
+    /// Loads, optimises and warms up a model from its bytes.
+    pub(crate) fn load(bytes: &[u8], width: usize) -> Result<Self, LoadError> {
+        let plan = optimise(bytes, width)?;
+        let warm = FeatureBatch::from_flat(vec![0.0; width], width)
+            .map_err(|e| LoadError::Unsupported(e.to_string()))?;
+        let names = output_names(&plan);
+        let tensors = run(&plan, warm, &names).map_err(|e| LoadError::Width {
+            width,
+            reason: e.message,
+        })?;
+        let outputs = tensors.iter().map(info).collect();
+        Ok(Self {
+            plan,
+            width,
+            outputs,
+        })
+    }
+
+    /// Features per row.
+    pub(crate) fn width(&self) -> usize {
+        self.width
+    }
+}
+
+fn optimise(bytes: &[u8], width: usize) -> Result<Plan, LoadError> {
+    let unsupported = |e: TractError| LoadError::Unsupported(format!("{e:#}"));
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .map_err(unsupported)?;
+    let batch = model.sym("N");
+    let fact = InferenceFact::dt_shape(f32::datum_type(), tvec![batch.into(), width.to_dim()]);
+    model.set_input_fact(0, fact).map_err(unsupported)?;
+    let typed = model.into_optimized().map_err(|e| LoadError::Width {
+        width,
+        reason: format!("{e:#}"),
+    })?;
+    typed.into_runnable().map_err(unsupported)
+}
+
+fn output_names(plan: &Plan) -> Vec<String> {
+    let model = plan.model();
+    model
+        .output_outlets()
+        .unwrap_or(&[])
+        .iter()
+        .map(|o| {
+            model
+                .outlet_label(*o)
+                .map_or_else(|| model.node(o.node).name.clone(), str::to_owned)
+        })
+        .collect()
+}
+
+fn info(t: &OutputTensor) -> TensorSpec {
+    let mut shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();
+    if let Some(first) = shape.first_mut() {
+        *first = -1;
+    }
+    TensorSpec {
+        name: t.name.clone(),
+        datatype: t.data.datatype(),
+        shape,
+    }
+}
+
+/// Runs the plan on a batch; called on the blocking pool.
+fn run(
+    plan: &Plan,
+    batch: FeatureBatch,
+    names: &[String],
+) -> Result<Vec<OutputTensor>, BackendError> {
+    let model_error =
+        |e: TractError| BackendError::new(ErrorKind::Model, format!("model failed: {e:#}"));
+    let (rows, width) = (batch.rows(), batch.width());
+    let input = Tensor::from_shape(&[rows, width], batch.values()).map_err(model_error)?;
+    let outputs = plan.run(tvec![input.into()]).map_err(model_error)?;
+    outputs
+        .iter()
+        .zip(names)
+        .map(|(value, name)| convert(name, value))
+        .collect()
+}
+
+fn convert(name: &str, value: &TValue) -> Result<OutputTensor, BackendError> {
+    let shape = value.shape().to_vec();
+    let data = match value.datum_type() {
+        DatumType::I64 => value
+            .to_plain_array_view::<i64>()
+            .map(|a| TensorData::I64(a.iter().copied().collect())),
+        DatumType::F32 => value
+            .to_plain_array_view::<f32>()
+            .map(|a| TensorData::F32(a.iter().copied().collect())),
+        other => {
+            return Err(BackendError::new(
+                ErrorKind::Model,
+                LoadError::OutputType(name.to_owned(), other).to_string(),
+            ))
+        }
+    }
+    .map_err(|e| BackendError::new(ErrorKind::Model, format!("output `{name}`: {e}")))?;
+    Ok(OutputTensor {
+        name: name.to_owned(),
+        shape,
+        data,
+    })
+}
+
+impl Backend for OnnxBackend {
+    fn speaks(&self) -> Speaks {
+        Speaks::Tensors
+    }
+
+    fn platform(&self) -> &'static str {
+        "onnx"
+    }
+
+    fn outputs(&self) -> &[TensorSpec] {
+        &self.outputs
+    }
+
+    fn ready(&self) -> bool {
+        true
+    }
+
+    fn call(
+        &self,
+        request: BackendRequest,
+    ) -> BoxFuture<'static, Result<BackendReply, BackendError>> {
+        let plan = Arc::clone(&self.plan);
+        let names: Vec<String> = self.outputs.iter().map(|o| o.name.clone()).collect();
+        Box::pin(async move {
+            let BackendRequest::Tensors(batch) = request else {
+                return Err(BackendError::new(
+                    ErrorKind::Model,
+                    "an ONNX version takes tensors",
+                ));
+            };
+            tokio::task::spawn_blocking(move || run(&plan, batch, &names))
+                .await
+                .map_err(|e| {
+                    BackendError::new(ErrorKind::Model, format!("model task failed: {e}"))
+                })?
+                .map(BackendReply::Tensors)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::builtin;
+
+    fn model(name: &str) -> OnnxBackend {
+        OnnxBackend::load(builtin::get(name).expect("bundled"), 4).expect("loads")
+    }
+
+    #[test]
+    fn bundled_models_load_with_label_and_probabilities() {
+        for name in builtin::names() {
+            let m = model(name);
+            let names: Vec<&str> = m.outputs().iter().map(|o| o.name.as_str()).collect();
+            assert_eq!(names, ["label", "probabilities"], "{name}");
+            assert_eq!(m.outputs()[1].shape, vec![-1, 3]);
+        }
+    }
+
+    #[test]
+    fn a_batch_runs_and_labels_match_probabilities() {
+        let m = model("iris-v2");
+        let rows = vec![vec![5.1, 3.5, 1.4, 0.2], vec![6.7, 3.0, 5.2, 2.3]];
+        let batch = FeatureBatch::from_rows(&rows, 4).expect("batch");
+        let out = run(&m.plan, batch, &["label".into(), "probabilities".into()]).expect("runs");
+        assert_eq!(out[0].data, TensorData::I64(vec![0, 2]));
+        assert_eq!(out[1].shape, vec![2, 3]);
+    }
+
+    #[test]
+    fn wrong_width_and_garbage_are_refused() {
+        let bytes = builtin::get("iris-v1").expect("bundled");
+        let err = OnnxBackend::load(bytes, 3).expect_err("width 3");
+        assert!(matches!(err, LoadError::Width { width: 3, .. }), "{err}");
+        let err = OnnxBackend::load(b"not a model", 4).expect_err("garbage");
+        assert!(matches!(err, LoadError::Unsupported(_)), "{err}");
+    }
+}

@@ -1,0 +1,293 @@
+//! One prediction request, end to end: route, call the chosen version, record, answer.
+
+use super::error::ApiError;
+use super::facts::{self, OwnedFacts};
+use super::protocol::{self, Protocol};
+use super::snapshot::{ServiceRuntime, VersionRuntime};
+use super::{mirror, v1, Gateway};
+use crate::backend::{BackendReply, BackendRequest, Body, Speaks};
+use crate::telemetry::ErrorKind;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use rollgate_core::router::{decide, Decision, Draws};
+use rollgate_core::tensor::{OutputTensor, TensorData};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// The request's body: still streaming, or read (when routing, decoding or mirroring needed it).
+pub(crate) enum Payload {
+    Stream(axum::body::Body),
+    Read(Bytes),
+}
+
+/// A prediction request as the handlers hand it over.
+pub(crate) struct Call {
+    pub(crate) protocol: Protocol,
+    pub(crate) service: Arc<ServiceRuntime>,
+    pub(crate) request_id: String,
+    pub(crate) method: http::Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) payload: Payload,
+    /// A version the path itself names (`/v2/models/{s}/versions/{v}/infer`).
+    pub(crate) pinned: Option<String>,
+}
+
+/// Serves one prediction call and returns the answer with Rollgate's headers.
+pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiError> {
+    let svc = Arc::clone(&call.service);
+    let facts = route_facts(gw, &svc, &mut call).await?;
+    let decision = decide(&svc.route, &facts.view(), draws());
+    let version = svc.version(decision.serve);
+    if let Some(target) = decision.mirror {
+        mirror::spawn(gw, &svc, target, &mut call).await?;
+    }
+    let _in_flight = version.stats.start();
+    let started = Instant::now();
+    let (response, error) = match version.backend.speaks() {
+        Speaks::Tensors => tensors(gw, &svc, version, call).await,
+        Speaks::Http => forward(gw, version, call).await,
+    };
+    version.stats.finish(started.elapsed(), error);
+    let mut response = response;
+    stamp(response.headers_mut(), &version.name);
+    log(
+        &svc.name,
+        &version.name,
+        &decision,
+        started,
+        response.status(),
+    );
+    Ok(response)
+}
+
+/// Reads the facts, first reading the body when the sticky key lives in it.
+async fn route_facts(
+    gw: &Gateway,
+    svc: &ServiceRuntime,
+    call: &mut Call,
+) -> Result<OwnedFacts, ApiError> {
+    let object = if facts::needs_body(&svc.route) {
+        let body = read(gw, call).await?;
+        v1::object(&body).ok()
+    } else {
+        None
+    };
+    let mut facts = facts::extract(&svc.route, &call.headers, object.as_ref());
+    if let Some(v) = &call.pinned {
+        facts.pin(v);
+    }
+    Ok(facts)
+}
+
+fn draws() -> Draws {
+    let r: u64 = rand::random();
+    Draws {
+        route: (r % 10_000) as u32,
+        mirror: ((r >> 32) % 10_000) as u32,
+    }
+}
+
+/// The body as bytes, reading it (within the size limit) if it is still streaming.
+pub(crate) async fn read(gw: &Gateway, call: &mut Call) -> Result<Bytes, ApiError> {
+    let payload = std::mem::replace(&mut call.payload, Payload::Read(Bytes::new()));
+    let bytes = match payload {
+        Payload::Read(b) => b,
+        Payload::Stream(body) => Limited::new(body, gw.max_body)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|e| body_error(gw.max_body, &*e))?,
+    };
+    call.payload = Payload::Read(bytes.clone());
+    Ok(bytes)
+}
+
+fn body_error(limit: usize, e: &(dyn std::error::Error + 'static)) -> ApiError {
+    if e.is::<http_body_util::LengthLimitError>() {
+        return too_large(limit);
+    }
+    ApiError::bad_request("bad_body", format!("reading the request body failed: {e}"))
+}
+
+pub(crate) fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is over the {limit}-byte limit"),
+    )
+}
+
+/// Runs an in-process model: decode, infer, encode.
+async fn tensors(
+    gw: &Gateway,
+    svc: &ServiceRuntime,
+    version: &VersionRuntime,
+    mut call: Call,
+) -> (Response, Option<ErrorKind>) {
+    let style = call.protocol.style();
+    let body = match read(gw, &mut call).await {
+        Ok(b) => b,
+        Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
+    };
+    let (batch, decoded) = match call.protocol.decode(&body, &call.headers, svc.input_width) {
+        Ok(d) => d,
+        Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
+    };
+    match version.backend.call(BackendRequest::Tensors(batch)).await {
+        Ok(BackendReply::Tensors(outputs)) => {
+            record_outputs(version, &outputs);
+            (
+                protocol::encode(decoded, &outputs, svc, &version.name, &call.request_id),
+                None,
+            )
+        }
+        Ok(BackendReply::Http(_)) => internal(style),
+        Err(e) => (
+            backend_error(e.kind, e.message).respond(style),
+            Some(e.kind),
+        ),
+    }
+}
+
+fn internal(style: super::error::ErrorStyle) -> (Response, Option<ErrorKind>) {
+    let e = ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "backend answered in the wrong form",
+    );
+    (e.respond(style), Some(ErrorKind::Model))
+}
+
+/// The status a backend failure is answered with: 504 for a timeout, 502 otherwise.
+fn backend_error(kind: ErrorKind, message: String) -> ApiError {
+    match kind {
+        ErrorKind::Timeout => {
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", message)
+        }
+        ErrorKind::BadRequest => ApiError::bad_request("bad_request", message),
+        ErrorKind::Unavailable => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", message)
+        }
+        ErrorKind::Model | ErrorKind::Upstream5xx => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "model_error", message)
+        }
+    }
+}
+
+/// Counts the predicted classes (or regression values) of a batch: the output distribution.
+pub(crate) fn record_outputs(version: &VersionRuntime, outputs: &[OutputTensor]) {
+    if let Some((labels, _, _)) = v1::classifier(outputs) {
+        labels.iter().for_each(|&l| version.stats.record_class(l));
+    } else if let [OutputTensor {
+        data: TensorData::F32(values),
+        ..
+    }] = outputs
+    {
+        values
+            .iter()
+            .for_each(|&v| version.stats.record_value(f64::from(v)));
+    }
+}
+
+/// Forwards the request to an HTTP version as it came, on the mapped path.
+async fn forward(
+    gw: &Gateway,
+    version: &VersionRuntime,
+    call: Call,
+) -> (Response, Option<ErrorKind>) {
+    let style = call.protocol.style();
+    let request = match upstream_request(gw, version, call) {
+        Ok(r) => r,
+        Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
+    };
+    match version.backend.call(BackendRequest::Http(request)).await {
+        Ok(BackendReply::Http(resp)) => {
+            let status = resp.status();
+            let error = if status.is_server_error() {
+                Some(ErrorKind::Upstream5xx)
+            } else {
+                status.is_client_error().then_some(ErrorKind::BadRequest)
+            };
+            (resp.map(axum::body::Body::new), error)
+        }
+        Ok(BackendReply::Tensors(_)) => internal(style),
+        Err(e) => (
+            backend_error(e.kind, e.message).respond(style),
+            Some(e.kind),
+        ),
+    }
+}
+
+fn upstream_request(
+    gw: &Gateway,
+    version: &VersionRuntime,
+    call: Call,
+) -> Result<http::Request<Body>, ApiError> {
+    let mapped = match call.protocol {
+        Protocol::V1 => version.predict_path.as_deref(),
+        Protocol::OpenInference => version.infer_path.as_deref(),
+    };
+    let uri = match mapped {
+        None => call.uri,
+        Some(path) => with_path(&call.uri, path)?,
+    };
+    let body: Body = match call.payload {
+        Payload::Read(bytes) => Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+        Payload::Stream(body) => Limited::new(body, gw.max_body).boxed_unsync(),
+    };
+    let mut req = http::Request::builder()
+        .method(call.method)
+        .uri(uri)
+        .body(body)
+        .map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
+    *req.headers_mut() = call.headers;
+    if let Ok(id) = HeaderValue::from_str(&call.request_id) {
+        req.headers_mut().insert("x-request-id", id);
+    }
+    Ok(req)
+}
+
+fn with_path(uri: &Uri, path: &str) -> Result<Uri, ApiError> {
+    let full = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    full.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_path",
+            format!("bad upstream path `{path}`"),
+        )
+    })
+}
+
+/// Adds the version header (the request id header is added by the outer layer).
+fn stamp(headers: &mut HeaderMap, version: &str) {
+    if let Ok(v) = HeaderValue::from_str(version) {
+        headers.insert("x-model-version", v);
+    }
+}
+
+fn log(service: &str, version: &str, decision: &Decision, started: Instant, status: StatusCode) {
+    tracing::debug!(
+        target: "rollgate::access",
+        service,
+        version,
+        reason = ?decision.reason,
+        mirrored = decision.mirror.is_some(),
+        status = status.as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+}
+
+impl IntoResponse for Payload {
+    fn into_response(self) -> Response {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
