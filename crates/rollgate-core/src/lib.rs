@@ -5,6 +5,7 @@
 //! and draws no random number of its own: callers inject them, so every decision here is a
 //! deterministic function of its inputs and is tested exhaustively.
 
+pub mod catalog;
 pub mod config;
 pub mod route;
 pub mod router;

@@ -222,6 +222,27 @@ impl RouteTable {
         .unwrap_or_else(|_| unreachable!("a single version at 100% is always valid"))
     }
 
+    /// The spec this table was built from (with defaults made explicit), to derive a changed
+    /// table: edit the spec, build again.
+    pub fn to_spec(&self) -> RouteSpec {
+        RouteSpec {
+            versions: self.versions.clone(),
+            weights: self
+                .versions
+                .iter()
+                .zip(&self.weights)
+                .filter(|(_, w)| **w > 0)
+                .map(|(v, w)| (v.clone(), *w))
+                .collect(),
+            stable: Some(self.name(self.stable).to_owned()),
+            candidate: self.candidate.map(|c| self.name(c).to_owned()),
+            sticky: self.sticky.clone(),
+            salt: self.salt.clone(),
+            overrides: self.overrides.clone(),
+            mirror: self.mirror.map(|m| (self.name(m.target).to_owned(), m.bps)),
+        }
+    }
+
     /// Version names, indexable by [`VersionIdx`].
     pub fn versions(&self) -> &[String] {
         &self.versions

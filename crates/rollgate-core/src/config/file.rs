@@ -1,10 +1,10 @@
 //! The configuration file as written: plain serde structs, unknown keys refused.
 
 use super::OrderedMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Listening addresses.
@@ -18,7 +18,7 @@ pub struct ConfigFile {
 }
 
 /// `listen:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenFile {
     /// Data port address.
@@ -39,7 +39,7 @@ fn default_data_addr() -> String {
 }
 
 /// `limits:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
     /// Largest request body, bytes.
@@ -68,7 +68,7 @@ fn default_grace() -> u64 {
 }
 
 /// `services.NAME:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceFile {
     /// Features per input row.
@@ -83,35 +83,40 @@ pub struct ServiceFile {
 }
 
 /// `services.NAME.output:`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputFile {
     /// Class names by label index.
     #[serde(default)]
     pub classes: Vec<String>,
     /// Inclusive range `[min, max]` of a regression output.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<[f64; 2]>,
 }
 
 /// `services.NAME.versions.VERSION:` — exactly one of `onnx` or `http`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionFile {
     /// ONNX file path (relative to the config file) or `builtin:NAME`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub onnx: Option<String>,
     /// HTTP upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpFile>,
 }
 
 /// `services.NAME.versions.VERSION.http:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpFile {
     /// Instance base URLs.
     pub instances: Vec<String>,
     /// Upstream path for v1 predict requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub predict_path: Option<String>,
     /// Upstream path for Open Inference infer requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub infer_path: Option<String>,
     /// Connect timeout, milliseconds.
     #[serde(default = "default_connect_ms")]
@@ -141,40 +146,48 @@ fn default_eject_ms() -> u64 {
 }
 
 /// `services.NAME.route:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     /// Stable version; defaults to the heaviest.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stable: Option<String>,
     /// Candidate for `x-canary: always`; defaults to the heaviest other version.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate: Option<String>,
     /// Percent per version (two decimals at most); must sum to 100.
     pub weights: OrderedMap<f64>,
     /// Sticky key source.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sticky: Option<StickyFile>,
     /// Salt for sticky hashing; defaults to the service name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
     /// Honoured overrides.
     #[serde(default)]
     pub overrides: OverridesFile,
     /// Mirroring.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<MirrorFile>,
 }
 
 /// `route.sticky:` — exactly one source.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StickyFile {
     /// Header name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
     /// Cookie name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cookie: Option<String>,
     /// Top-level JSON body field.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub json_field: Option<String>,
 }
 
 /// `route.overrides:`; `null` disables one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OverridesFile {
     /// Header with `always` / `never`.
@@ -203,7 +216,7 @@ fn default_pin_cookie() -> Option<String> {
 }
 
 /// `route.mirror:`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorFile {
     /// Version receiving copies.

@@ -2,12 +2,14 @@
 //! refused, then validated into domain types ([`Config`]) that cannot hold an invalid value.
 //! Reading the file and loading model artefacts is the binary's job; this module only judges.
 
+mod export;
 pub mod file;
 mod ordered;
 mod validate;
 
+pub use export::{route_file, service_file};
 pub use ordered::OrderedMap;
-pub use validate::validate;
+pub use validate::{check_name, service_from_file, validate};
 
 use crate::route::RouteTable;
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 //! `weights:` where order gives the bucket layout and a repeated name is a mistake to report.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -40,5 +41,15 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for OrderedVisitor<V> {
             entries.push((key, value));
         }
         Ok(OrderedMap(entries))
+    }
+}
+
+impl<V: Serialize> Serialize for OrderedMap<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }

@@ -24,7 +24,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         .services
         .0
         .into_iter()
-        .map(|(name, svc)| service(&name, svc))
+        .map(|(name, svc)| service_from_file(&name, svc))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Config {
         data_addr,
@@ -35,7 +35,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
 }
 
 /// Checks a service or version name: short, and safe in a URL path, a label and a file name.
-pub(crate) fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(format!("names must be 1 to {MAX_NAME_LEN} characters"));
@@ -48,7 +48,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn service(name: &str, file: ServiceFile) -> Result<ServiceSpec, ConfigError> {
+/// Validates one service document (from a config file, the store or the control API).
+pub fn service_from_file(name: &str, file: ServiceFile) -> Result<ServiceSpec, ConfigError> {
     let at = format!("services.{name}");
     check_name(name).map_err(|p| ConfigError::invalid(&at, p))?;
     if file.input_width == 0 {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Rollgate's tests need beyond the Rust toolchain, skipping what is present:
+#   - promtool (Debian package `prometheus`): the metrics exposition is checked with it;
+#   - tritonclient[http] (PyPI): an unmodified Triton client is run against the /v2 routes.
+set -euo pipefail
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+pip_install() {
+  python3 -c 'import tritonclient.http, numpy' 2>/dev/null && return 0
+  echo "installing Python packages for the client tests"
+  python3 -m pip install -q -r tests/requirements.txt
+}
+
+cd "$(dirname "$0")/.."
+apt_install prometheus
+pip_install

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Rollgate's whole test suite: formatting, lints, unit, property and integration tests
+# (the integration tests start the real binary and real servers on 127.0.0.1).
+# Installs what the tests need first, so it is the only command a fresh clone needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
