@@ -47,6 +47,12 @@ pub(crate) struct ServeArgs {
     /// Data port address, overriding the config's `listen.data`.
     #[arg(long, env = "ROLLGATE_LISTEN")]
     pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Admin port address (control API), overriding the config's `listen.admin`.
+    #[arg(long, env = "ROLLGATE_ADMIN_LISTEN")]
+    pub(crate) admin_listen: Option<std::net::SocketAddr>,
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "ROLLGATE_DATA_DIR", default_value = "rollgate-data")]
+    pub(crate) data_dir: PathBuf,
 }
 
 /// Runs the parsed command.

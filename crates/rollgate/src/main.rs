@@ -5,8 +5,10 @@
 
 mod backend;
 mod cli;
+mod control;
 mod gateway;
 mod serve;
+mod store;
 mod telemetry;
 
 use clap::Parser;

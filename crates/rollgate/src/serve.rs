@@ -1,27 +1,34 @@
-//! `rollgate serve`: load the configuration, build the first snapshot, listen, and shut down
-//! gracefully (stop accepting, let in-flight requests finish within the grace period).
+//! `rollgate serve`: open the store, reconcile it with the config, build the first snapshot,
+//! listen on the data and admin ports, and shut down gracefully (stop accepting, let in-flight
+//! requests finish within the grace period).
 
 use crate::backend::builtin;
 use crate::cli::ServeArgs;
-use crate::gateway::{self, snapshot::Snapshot, Gateway};
-use crate::telemetry::Recorder;
+use crate::control::api::{self, Admin};
+use crate::control::auth::{self, Token};
+use crate::control::plane::{Boot, ControlPlane};
+use crate::gateway;
+use crate::store::sqlite::SqliteStore;
 use anyhow::Context;
+use axum::Router;
 use rollgate_core::config::{self, Config};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (mut config, base) = load_config(args.config.as_deref())?;
-    if let Some(addr) = args.listen {
-        config.data_addr = addr;
-    }
+    config.data_addr = args.listen.unwrap_or(config.data_addr);
+    config.admin_addr = args.admin_listen.unwrap_or(config.admin_addr);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config, base))
+    runtime.block_on(serve(config, base, args.data_dir))
 }
 
 /// Reads and validates the config file, or the embedded default; returns it with the
@@ -42,52 +49,101 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
     Ok((config, base))
 }
 
-async fn serve(config: Config, base: PathBuf) -> anyhow::Result<()> {
-    let recorder = Arc::new(Recorder::default());
-    let snapshot = load_snapshot(&config, &base, &recorder).await?;
-    for svc in snapshot.services.values() {
+async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&data_dir)
+        .await
+        .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
+    tracing::info!(dir = %data_dir.display(), "store opened");
+    let plane = ControlPlane::boot(Boot {
+        store: Arc::new(store),
+        config: config.services.clone(),
+        base: &base,
+        max_body: config.max_body_bytes,
+        max_model_bytes: config.max_model_bytes,
+    })
+    .await
+    .context("loading services")?;
+    for svc in plane.gateway().snapshot().services.values() {
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
-    let gw = Arc::new(Gateway::new(snapshot, recorder, config.max_body_bytes));
-    let listener = tokio::net::TcpListener::bind(config.data_addr)
-        .await
-        .with_context(|| format!("listening on {}", config.data_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "data port listening");
-    let app = gateway::routes(gw);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let data = bind(config.data_addr, "data").await?;
+    let data_task = spawn_server(
+        data,
+        gateway::routes(Arc::clone(plane.gateway())),
+        stop_rx.clone(),
+    );
+    let (admin_addr, token) = admin_binding(&config);
+    let admin = bind(admin_addr, "admin").await?;
+    let admin_app = admin_routes(&plane, &config, token);
+    let admin_task = spawn_server(admin, admin_app, stop_rx);
     shutdown_signal().await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
-    let _ = tx.send(());
-    drain(server, config.shutdown_grace).await
+    let _ = stop_tx.send(true);
+    drain(vec![data_task, admin_task], config.shutdown_grace).await
 }
 
-/// Loading and optimising models is CPU work: done on the blocking pool.
-async fn load_snapshot(
-    config: &Config,
-    base: &Path,
-    recorder: &Arc<Recorder>,
-) -> anyhow::Result<Snapshot> {
-    let (config, base, recorder) = (config.clone(), base.to_path_buf(), Arc::clone(recorder));
-    tokio::task::spawn_blocking(move || Snapshot::build(&config, &base, &recorder))
+/// Without a token the admin port never leaves loopback.
+fn admin_binding(config: &Config) -> (SocketAddr, Token) {
+    let token = std::env::var("ROLLGATE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or_else(|| config.admin_token.clone());
+    let mut addr = config.admin_addr;
+    if token.is_none() {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(requested = %addr, "no admin token configured: the admin port listens on loopback only");
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        } else {
+            tracing::info!("no admin token configured: the control API is open to local clients only (set ROLLGATE_ADMIN_TOKEN)");
+        }
+    }
+    (addr, Token(token.map(Into::into)))
+}
+
+fn admin_routes(plane: &Arc<ControlPlane>, config: &Config, token: Token) -> Router {
+    let admin = Admin {
+        plane: Arc::clone(plane),
+        default_service: config.default_service.as_str().into(),
+    };
+    api::routes(admin)
+        .layer(axum::middleware::from_fn_with_state(token, auth::layer))
+        .merge(api::public_routes())
+        .layer(axum::extract::DefaultBodyLimit::max(config.max_model_bytes))
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
         .await
-        .context("loading models")?
-        .context("loading models")
+        .with_context(|| format!("listening on {addr} ({what} port)"))?;
+    tracing::info!(addr = %listener.local_addr()?, "{what} port listening");
+    Ok(listener)
+}
+
+fn spawn_server(
+    listener: TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    })
 }
 
 async fn drain(
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    match tokio::time::timeout(grace, server).await {
-        Ok(joined) => {
-            joined.context("server task")?.context("serving")?;
+    let all = futures_util::future::join_all(tasks);
+    match tokio::time::timeout(grace, all).await {
+        Ok(results) => {
+            for joined in results {
+                joined.context("server task")?.context("serving")?;
+            }
             tracing::info!("stopped cleanly");
         }
         Err(_) => tracing::warn!(

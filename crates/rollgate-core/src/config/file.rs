@@ -13,8 +13,23 @@ pub struct ConfigFile {
     /// Request limits.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// Control API settings.
+    #[serde(default)]
+    pub admin: AdminFile,
     /// Services by name.
     pub services: OrderedMap<ServiceFile>,
+}
+
+/// `admin:`
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    /// Bearer token of the control API (the environment's `ROLLGATE_ADMIN_TOKEN` wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Service the root seed verbs (`/update-model`, ...) act on; defaults to the first one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_service: Option<String>,
 }
 
 /// `listen:`
@@ -24,14 +39,22 @@ pub struct ListenFile {
     /// Data port address.
     #[serde(default = "default_data_addr")]
     pub data: String,
+    /// Admin (control API) port address.
+    #[serde(default = "default_admin_addr")]
+    pub admin: String,
 }
 
 impl Default for ListenFile {
     fn default() -> Self {
         Self {
             data: default_data_addr(),
+            admin: default_admin_addr(),
         }
     }
+}
+
+fn default_admin_addr() -> String {
+    "127.0.0.1:8081".into()
 }
 
 fn default_data_addr() -> String {
@@ -48,6 +71,9 @@ pub struct LimitsFile {
     /// Grace period for in-flight requests on shutdown, milliseconds.
     #[serde(default = "default_grace")]
     pub shutdown_grace_ms: u64,
+    /// Largest model file accepted by the control API, bytes.
+    #[serde(default = "default_max_model")]
+    pub max_model_bytes: usize,
 }
 
 impl Default for LimitsFile {
@@ -55,8 +81,13 @@ impl Default for LimitsFile {
         Self {
             max_body_bytes: default_max_body(),
             shutdown_grace_ms: default_grace(),
+            max_model_bytes: default_max_model(),
         }
     }
+}
+
+fn default_max_model() -> usize {
+    64 << 20
 }
 
 fn default_max_body() -> usize {

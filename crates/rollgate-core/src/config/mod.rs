@@ -9,7 +9,7 @@ mod validate;
 
 pub use export::{route_file, service_file};
 pub use ordered::OrderedMap;
-pub use validate::{check_name, service_from_file, validate};
+pub use validate::{check_name, route_from_file, service_from_file, validate};
 
 use crate::route::RouteTable;
 use std::net::SocketAddr;
@@ -52,6 +52,14 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
 pub struct Config {
     /// Address of the data port (predictions, health, metrics).
     pub data_addr: SocketAddr,
+    /// Address of the admin port (control API).
+    pub admin_addr: SocketAddr,
+    /// Bearer token of the control API, if configured in the file.
+    pub admin_token: Option<String>,
+    /// Service the root seed verbs act on.
+    pub default_service: String,
+    /// Largest model upload, in bytes.
+    pub max_model_bytes: usize,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.

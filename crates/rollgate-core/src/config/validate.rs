@@ -14,6 +14,10 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         file.listen.data.parse().map_err(|e| {
             ConfigError::invalid("listen.data", format!("not a socket address: {e}"))
         })?;
+    let admin_addr =
+        file.listen.admin.parse().map_err(|e| {
+            ConfigError::invalid("listen.admin", format!("not a socket address: {e}"))
+        })?;
     if file.services.0.is_empty() {
         return Err(ConfigError::invalid(
             "services",
@@ -26,8 +30,22 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         .into_iter()
         .map(|(name, svc)| service_from_file(&name, svc))
         .collect::<Result<Vec<_>, _>>()?;
+    let default_service = match file.admin.default_service {
+        Some(name) if services.iter().any(|s| s.name == name) => name,
+        Some(name) => {
+            return Err(ConfigError::invalid(
+                "admin.default_service",
+                format!("no service `{name}`"),
+            ))
+        }
+        None => services[0].name.clone(),
+    };
     Ok(Config {
         data_addr,
+        admin_addr,
+        admin_token: file.admin.token.filter(|t| !t.is_empty()),
+        default_service,
+        max_model_bytes: file.limits.max_model_bytes,
         max_body_bytes: file.limits.max_body_bytes,
         shutdown_grace: Duration::from_millis(file.limits.shutdown_grace_ms),
         services,
@@ -162,6 +180,15 @@ fn check_instance_url(url: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Validates a route document (from the control API) against a service's versions.
+pub fn route_from_file(
+    service: &str,
+    versions: Vec<String>,
+    file: RouteFile,
+) -> Result<RouteTable, ConfigError> {
+    route("route", service, versions, file)
 }
 
 fn route(

@@ -36,7 +36,6 @@ pub(crate) enum LoadError {
 #[derive(Debug)]
 pub(crate) struct OnnxBackend {
     plan: Plan,
-    width: usize,
     outputs: Vec<TensorSpec>,
 }
 
@@ -52,16 +51,7 @@ impl OnnxBackend {
             reason: e.message,
         })?;
         let outputs = tensors.iter().map(info).collect();
-        Ok(Self {
-            plan,
-            width,
-            outputs,
-        })
-    }
-
-    /// Features per row.
-    pub(crate) fn width(&self) -> usize {
-        self.width
+        Ok(Self { plan, outputs })
     }
 }
 

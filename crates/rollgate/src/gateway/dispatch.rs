@@ -226,14 +226,7 @@ fn upstream_request(
     version: &VersionRuntime,
     call: Call,
 ) -> Result<http::Request<Body>, ApiError> {
-    let mapped = match call.protocol {
-        Protocol::V1 => version.predict_path.as_deref(),
-        Protocol::OpenInference => version.infer_path.as_deref(),
-    };
-    let uri = match mapped {
-        None => call.uri,
-        Some(path) => with_path(&call.uri, path)?,
-    };
+    let uri = mapped_uri(version, call.protocol, &call.uri)?;
     let body: Body = match call.payload {
         Payload::Read(bytes) => Full::new(bytes)
             .map_err(|never| match never {})
@@ -250,6 +243,24 @@ fn upstream_request(
         req.headers_mut().insert("x-request-id", id);
     }
     Ok(req)
+}
+
+/// The URI an HTTP version is sent a request on: the version's path for the protocol
+/// (`predict_path`, `infer_path`) with the query kept, or the incoming URI when none is set.
+/// Served requests and mirrored copies both go through here, so an upstream sees one path.
+pub(crate) fn mapped_uri(
+    version: &VersionRuntime,
+    protocol: Protocol,
+    uri: &Uri,
+) -> Result<Uri, ApiError> {
+    let mapped = match protocol {
+        Protocol::V1 => version.predict_path.as_deref(),
+        Protocol::OpenInference => version.infer_path.as_deref(),
+    };
+    match mapped {
+        None => Ok(uri.clone()),
+        Some(path) => with_path(uri, path),
+    }
 }
 
 fn with_path(uri: &Uri, path: &str) -> Result<Uri, ApiError> {

@@ -32,12 +32,17 @@ pub(crate) async fn spawn(
             Err(_) => return Ok(()),
         },
         Speaks::Http => {
+            // The copy goes to the path a served request would (`predict_path`...); one that
+            // cannot be addressed is dropped, like one that cannot be decoded.
+            let Ok(uri) = dispatch::mapped_uri(version, call.protocol, &call.uri) else {
+                return Ok(());
+            };
             let mut req = http::Request::new(
                 Full::new(body)
                     .map_err(|never| match never {})
                     .boxed_unsync(),
             );
-            *req.uri_mut() = call.uri.clone();
+            *req.uri_mut() = uri;
             *req.method_mut() = call.method.clone();
             *req.headers_mut() = call.headers.clone();
             BackendRequest::Http(req)

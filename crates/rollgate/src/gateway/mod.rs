@@ -5,7 +5,7 @@
 //! `rollgate-core`, calls the backend and records the outcome.
 
 mod dispatch;
-mod error;
+pub(crate) mod error;
 mod facts;
 mod mirror;
 pub(crate) mod oip;
@@ -35,7 +35,6 @@ const MIRROR_SLOTS: usize = 256;
 #[derive(Debug)]
 pub(crate) struct Gateway {
     snapshot: Arc<ArcSwap<Snapshot>>,
-    recorder: Arc<Recorder>,
     exposition: Exposition,
     max_body: usize,
     mirror_slots: Arc<Semaphore>,
@@ -48,7 +47,6 @@ impl Gateway {
         let exposition = Exposition::new(Arc::clone(&recorder), weights);
         Self {
             snapshot,
-            recorder,
             exposition,
             max_body,
             mirror_slots: Arc::new(Semaphore::new(MIRROR_SLOTS)),
@@ -63,11 +61,6 @@ impl Gateway {
     /// Replaces the snapshot; requests in flight finish on the one they started with.
     pub(crate) fn swap(&self, next: Snapshot) {
         self.snapshot.store(Arc::new(next));
-    }
-
-    /// The per-version statistics.
-    pub(crate) fn recorder(&self) -> &Arc<Recorder> {
-        &self.recorder
     }
 
     fn service(&self, name: &str) -> Result<Arc<ServiceRuntime>, ApiError> {
@@ -250,20 +243,34 @@ fn metadata(gw: &Gateway, service: &str, version: Option<&str>) -> Response {
     Json(doc).into_response()
 }
 
-async fn model_ready(State(gw): State<Arc<Gateway>>, Path(service): Path<String>) -> StatusCode {
-    ready_status(gw.service(&service).is_ok_and(|s| s.ready()))
+/// `GET /v2/models/{service}/ready`: 200 or 503, and 404 for a service that does not exist
+/// (asking about a model that is not there is the client's mistake, not a server outage).
+async fn model_ready(State(gw): State<Arc<Gateway>>, Path(service): Path<String>) -> Response {
+    match gw.service(&service) {
+        Ok(svc) => ready_status(svc.ready()).into_response(),
+        Err(e) => e.respond(ErrorStyle::OpenInference),
+    }
 }
 
+/// `GET /v2/models/{service}/versions/{version}/ready`: as [`model_ready`], for one version.
 async fn model_ready_version(
     State(gw): State<Arc<Gateway>>,
     Path((service, version)): Path<(String, String)>,
-) -> StatusCode {
-    let ready = gw.service(&service).is_ok_and(|s| {
-        s.route
-            .index_of(&version)
-            .is_some_and(|i| s.version(i).backend.ready())
+) -> Response {
+    let found = gw.service(&service).and_then(|svc| {
+        check_version(&svc, Some(&version))?;
+        Ok(svc)
     });
-    ready_status(ready)
+    match found {
+        Ok(svc) => {
+            let ready = svc
+                .route
+                .index_of(&version)
+                .is_some_and(|i| svc.version(i).backend.ready());
+            ready_status(ready).into_response()
+        }
+        Err(e) => e.respond(ErrorStyle::OpenInference),
+    }
 }
 
 async fn server_ready(State(gw): State<Arc<Gateway>>) -> StatusCode {

@@ -1,44 +1,18 @@
 //! The routing state the data plane reads: an immutable [`Snapshot`] of every service, its
-//! route table and its loaded backends, swapped whole (lock-free) when anything changes.
+//! route table and its loaded backends, assembled aside and swapped whole (lock-free) when
+//! anything changes. Requests in flight keep the snapshot they started with.
 
-use crate::backend::{builtin, http::HttpBackend, onnx::OnnxBackend, Backend};
+use crate::backend::Backend;
 use crate::telemetry::{Recorder, VersionKey, VersionStats};
-use rollgate_core::config::{Config, OutputSpec, ServiceSpec, VersionSource, VersionSpec};
+use rollgate_core::catalog::ServiceState;
+use rollgate_core::config::{OutputSpec, VersionSource};
 use rollgate_core::route::RouteTable;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Why a version could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum LoadError {
-    /// The model file could not be read.
-    #[error("services.{service}.versions.{version}.onnx: cannot read `{path}`: {source}")]
-    Read {
-        service: String,
-        version: String,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// `builtin:NAME` names no bundled model.
-    #[error(
-        "services.{service}.versions.{version}.onnx: no bundled model `{name}` (bundled: {known})"
-    )]
-    UnknownBuiltin {
-        service: String,
-        version: String,
-        name: String,
-        known: String,
-    },
-    /// The model file is not one Rollgate can serve.
-    #[error("services.{service}.versions.{version}.onnx: `{path}`: {source}")]
-    Model {
-        service: String,
-        version: String,
-        path: String,
-        source: crate::backend::onnx::LoadError,
-    },
-}
+/// Loaded backends by `(service, version)`. Versions are immutable, so a backend loaded once
+/// serves every later snapshot that still routes to its version.
+pub(crate) type Backends = HashMap<(String, String), Arc<dyn Backend>>;
 
 /// One version, ready to serve.
 #[derive(Debug)]
@@ -81,17 +55,22 @@ pub(crate) struct Snapshot {
     pub(crate) services: HashMap<String, Arc<ServiceRuntime>>,
 }
 
+/// A version the snapshot needs but whose backend was not loaded (a bug in the caller).
+#[derive(Debug, thiserror::Error)]
+#[error("version `{1}` of service `{0}` has no loaded backend")]
+pub(crate) struct NotLoaded(pub(crate) String, pub(crate) String);
+
 impl Snapshot {
-    /// Loads every version of every service. Model files are read relative to `base`.
-    pub(crate) fn build(
-        config: &Config,
-        base: &Path,
+    /// Assembles a snapshot from service states and already loaded backends.
+    pub(crate) fn assemble<'a>(
+        states: impl IntoIterator<Item = &'a ServiceState>,
+        backends: &Backends,
         recorder: &Recorder,
-    ) -> Result<Self, LoadError> {
+    ) -> Result<Self, NotLoaded> {
         let mut services = HashMap::new();
-        for spec in &config.services {
-            let svc = load_service(spec, base, recorder)?;
-            services.insert(spec.name.clone(), Arc::new(svc));
+        for state in states {
+            let svc = service(state, backends, recorder)?;
+            services.insert(svc.name.clone(), Arc::new(svc));
         }
         Ok(Self { services })
     }
@@ -104,89 +83,48 @@ impl Snapshot {
     }
 }
 
-fn load_service(
-    spec: &ServiceSpec,
-    base: &Path,
+fn service(
+    state: &ServiceState,
+    backends: &Backends,
     recorder: &Recorder,
-) -> Result<ServiceRuntime, LoadError> {
-    let versions = spec
-        .versions
-        .iter()
-        .map(|v| load_version(spec, v, base, recorder))
-        .collect::<Result<Vec<_>, _>>()?;
+) -> Result<ServiceRuntime, NotLoaded> {
+    let spec = &state.spec;
+    let mut versions = Vec::with_capacity(spec.route.versions().len());
+    for name in spec.route.versions() {
+        let key = (spec.name.clone(), name.clone());
+        let backend = backends
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| NotLoaded(key.0.clone(), key.1.clone()))?;
+        let source = spec
+            .versions
+            .iter()
+            .find(|v| v.name == *name)
+            .map(|v| &v.source);
+        let (predict_path, infer_path) = match source {
+            Some(VersionSource::Http(h)) => (h.predict_path.clone(), h.infer_path.clone()),
+            _ => (None, None),
+        };
+        let stats = recorder.stats(
+            VersionKey {
+                service: key.0,
+                version: key.1,
+            },
+            spec.output.range,
+        );
+        versions.push(VersionRuntime {
+            name: name.clone(),
+            backend,
+            stats,
+            predict_path,
+            infer_path,
+        });
+    }
     Ok(ServiceRuntime {
         name: spec.name.clone(),
         input_width: spec.input_width,
         output: spec.output.clone(),
         route: spec.route.clone(),
         versions,
-    })
-}
-
-fn load_version(
-    svc: &ServiceSpec,
-    v: &VersionSpec,
-    base: &Path,
-    recorder: &Recorder,
-) -> Result<VersionRuntime, LoadError> {
-    let key = VersionKey {
-        service: svc.name.clone(),
-        version: v.name.clone(),
-    };
-    let stats = recorder.stats(key, svc.output.range);
-    let (backend, predict_path, infer_path): (Arc<dyn Backend>, _, _) = match &v.source {
-        VersionSource::Onnx { path } => (Arc::new(load_onnx(svc, v, path, base)?), None, None),
-        VersionSource::Http(spec) => (
-            Arc::new(HttpBackend::new(spec)),
-            spec.predict_path.clone(),
-            spec.infer_path.clone(),
-        ),
-    };
-    Ok(VersionRuntime {
-        name: v.name.clone(),
-        backend,
-        stats,
-        predict_path,
-        infer_path,
-    })
-}
-
-fn load_onnx(
-    svc: &ServiceSpec,
-    v: &VersionSpec,
-    path: &str,
-    base: &Path,
-) -> Result<OnnxBackend, LoadError> {
-    let bytes = model_bytes(svc, v, path, base)?;
-    OnnxBackend::load(&bytes, svc.input_width).map_err(|source| LoadError::Model {
-        service: svc.name.clone(),
-        version: v.name.clone(),
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn model_bytes(
-    svc: &ServiceSpec,
-    v: &VersionSpec,
-    path: &str,
-    base: &Path,
-) -> Result<Vec<u8>, LoadError> {
-    if let Some(name) = path.strip_prefix(builtin::PREFIX) {
-        return builtin::get(name)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| LoadError::UnknownBuiltin {
-                service: svc.name.clone(),
-                version: v.name.clone(),
-                name: name.to_owned(),
-                known: builtin::names().join(", "),
-            });
-    }
-    let full = base.join(path);
-    std::fs::read(&full).map_err(|source| LoadError::Read {
-        service: svc.name.clone(),
-        version: v.name.clone(),
-        path: full,
-        source,
     })
 }

@@ -249,6 +249,14 @@ impl Recorder {
         stats
     }
 
+    /// The statistics of a version, if it has any.
+    pub(crate) fn find(&self, key: &VersionKey) -> Option<Arc<VersionStats>> {
+        let all = self.versions.lock().unwrap_or_else(PoisonError::into_inner);
+        all.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| Arc::clone(s))
+    }
+
     /// A copy of the list, for exposition.
     pub(crate) fn all(&self) -> Vec<(VersionKey, Arc<VersionStats>)> {
         self.versions

@@ -1,0 +1,307 @@
+//! The control API on the admin port: resources under `/api/v1/` and the seed verbs, both at
+//! the root (for the default service) and under `/api/v1/services/{service}/`.
+
+use super::plane::{ControlError, ControlPlane};
+use super::{upload, view};
+use crate::gateway::error::ApiError;
+use crate::store::EventQuery;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rollgate_core::catalog::{ratio_to_bps, Change, ChangeError};
+use rollgate_core::config::file::RouteFile;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The OpenAPI 3 document of this API, kept beside the code.
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+/// State of the admin routes.
+#[derive(Debug, Clone)]
+pub(crate) struct Admin {
+    pub(crate) plane: Arc<ControlPlane>,
+    pub(crate) default_service: Arc<str>,
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let (status, code) = match &e {
+            ControlError::UnknownService(_) => (StatusCode::NOT_FOUND, "unknown_service"),
+            ControlError::Change(c) => change_status(c),
+            ControlError::Conflict { .. } => (StatusCode::CONFLICT, "revision_conflict"),
+            ControlError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "model_too_large"),
+            ControlError::BadModel(_) => (StatusCode::BAD_REQUEST, "bad_model"),
+            ControlError::Load(_) => (StatusCode::BAD_REQUEST, "bad_model"),
+            ControlError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn change_status(e: &ChangeError) -> (StatusCode, &'static str) {
+    match e {
+        ChangeError::BadName(_) => (StatusCode::BAD_REQUEST, "bad_name"),
+        ChangeError::VersionExists(_) => (StatusCode::CONFLICT, "version_exists"),
+        ChangeError::UnknownVersion(_) => (StatusCode::NOT_FOUND, "unknown_version"),
+        ChangeError::InUse(..) => (StatusCode::CONFLICT, "version_in_use"),
+        ChangeError::Route(_) => (StatusCode::BAD_REQUEST, "bad_route"),
+        ChangeError::BadRatio => (StatusCode::BAD_REQUEST, "bad_ratio"),
+        ChangeError::NoCandidate => (StatusCode::CONFLICT, "no_candidate"),
+        ChangeError::NothingToRollBack => (StatusCode::CONFLICT, "nothing_to_roll_back"),
+    }
+}
+
+/// The admin routes (authentication is layered on by the caller).
+pub(crate) fn routes(admin: Admin) -> Router {
+    let verbs = Router::new()
+        .route("/update-model", post(update_model))
+        .route("/set-canary-ratio", post(set_canary_ratio))
+        .route("/accept-next-model", post(accept_next_model))
+        .route("/rollback", post(rollback));
+    Router::new()
+        .route("/api/v1/services", get(list_services))
+        .route("/api/v1/services/{service}", get(get_service))
+        .route(
+            "/api/v1/services/{service}/versions",
+            post(upload::register_version),
+        )
+        .route(
+            "/api/v1/services/{service}/versions/{version}",
+            axum::routing::delete(remove_version),
+        )
+        .route(
+            "/api/v1/services/{service}/route",
+            get(get_route).put(put_route),
+        )
+        .route("/api/v1/events", get(events))
+        .nest("/api/v1/services/{service}", verbs.clone())
+        .merge(verbs)
+        .fallback(not_found)
+        .with_state(admin)
+}
+
+/// Routes open without a token: liveness and the API description.
+pub(crate) fn public_routes() -> Router {
+    Router::new()
+        .route(
+            "/api/v1/health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+async fn openapi() -> Response {
+    ([(http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The service a seed verb acts on: the `{service}` of the path, or the default service for
+/// the root forms (`POST /set-canary-ratio`), so one handler serves both.
+pub(crate) struct Svc(pub(crate) String);
+
+impl axum::extract::FromRequestParts<Admin> for Svc {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        admin: &Admin,
+    ) -> Result<Self, ApiError> {
+        let params: Path<std::collections::HashMap<String, String>> =
+            Path::from_request_parts(parts, admin)
+                .await
+                .unwrap_or_else(|_| Path(Default::default()));
+        Ok(Svc(params
+            .0
+            .get("service")
+            .cloned()
+            .unwrap_or_else(|| admin.default_service.to_string())))
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}
+
+async fn list_services(State(admin): State<Admin>) -> Json<serde_json::Value> {
+    let recorder = admin.plane.recorder();
+    let views: Vec<_> = admin
+        .plane
+        .services()
+        .await
+        .iter()
+        .map(|s| view::service(s, recorder))
+        .collect();
+    Json(json!({ "services": views }))
+}
+
+async fn get_service(
+    State(admin): State<Admin>,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
+    let state = admin.plane.service(&service).await?;
+    Ok(Json(view::service(&state, admin.plane.recorder())).into_response())
+}
+
+/// Answers a change with the service's new view (and its revision).
+pub(crate) async fn changed(
+    admin: &Admin,
+    service: &str,
+    expected: Option<u64>,
+    change: Change,
+) -> Result<Response, ApiError> {
+    let state = admin.plane.change(service, expected, change, "api").await?;
+    Ok(Json(view::service(&state, admin.plane.recorder())).into_response())
+}
+
+/// The revision a client says it read: `If-Match: "7"` (or `If-Match: 7`).
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
+    text.parse().map(Some).map_err(|_| {
+        ApiError::bad_request("bad_revision", "If-Match must hold the revision number")
+    })
+}
+
+async fn remove_version(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Path((service, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    changed(
+        &admin,
+        &service,
+        if_match(&headers)?,
+        Change::RemoveVersion(version),
+    )
+    .await
+}
+
+async fn get_route(
+    State(admin): State<Admin>,
+    Path(service): Path<String>,
+) -> Result<Response, ApiError> {
+    let state = admin.plane.service(&service).await?;
+    let route = rollgate_core::config::route_file(&state.spec.route);
+    Ok(Json(json!({"revision": state.revision, "route": route})).into_response())
+}
+
+/// `PUT /route`: `{"revision": 7, "route": {...}}`; the revision may also come as `If-Match`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutRoute {
+    revision: Option<u64>,
+    route: RouteFile,
+}
+
+async fn put_route(
+    State(admin): State<Admin>,
+    headers: HeaderMap,
+    Path(service): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let put: PutRoute = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
+    let expected = put.revision.or(if_match(&headers)?);
+    let state = admin.plane.service(&service).await?;
+    let spec = super::route_spec(&state, put.route)
+        .map_err(|e| ApiError::bad_request("bad_route", e.to_string()))?;
+    changed(&admin, &service, expected, Change::SetRoute(spec)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    service: Option<String>,
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn events(
+    State(admin): State<Admin>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let query = EventQuery {
+        service: q.service,
+        before_id: q.before,
+        limit,
+    };
+    let events = admin.plane.events(&query).await?;
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({"events": events, "next_before": next})).into_response())
+}
+
+async fn update_model(
+    State(admin): State<Admin>,
+    Svc(service): Svc,
+    headers: HeaderMap,
+    Query(q): Query<upload::NameQuery>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (name, bytes) = upload::model_from_request(&admin, &service, q.version, req).await?;
+    let (source, _) = admin.plane.store_model(&service, bytes).await?;
+    let version = rollgate_core::config::VersionSpec { name, source };
+    changed(
+        &admin,
+        &service,
+        if_match(&headers)?,
+        Change::UpdateModel(version),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ratio {
+    ratio: f64,
+    revision: Option<u64>,
+}
+
+async fn set_canary_ratio(
+    State(admin): State<Admin>,
+    Svc(service): Svc,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let r: Ratio = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("bad_json", format!("expected {{\"ratio\": 0.1}}: {e}"))
+    })?;
+    let bps = ratio_to_bps(r.ratio).map_err(ControlError::from)?;
+    changed(
+        &admin,
+        &service,
+        r.revision.or(if_match(&headers)?),
+        Change::SetCanaryRatio(bps),
+    )
+    .await
+}
+
+async fn accept_next_model(
+    State(admin): State<Admin>,
+    Svc(service): Svc,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    changed(&admin, &service, if_match(&headers)?, Change::AcceptNext).await
+}
+
+async fn rollback(
+    State(admin): State<Admin>,
+    Svc(service): Svc,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    changed(&admin, &service, if_match(&headers)?, Change::Rollback).await
+}

@@ -1,0 +1,50 @@
+//! Bearer-token authentication of the control API.
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::StatusCode;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The token the admin port requires, if any. Without one the port only listens on loopback.
+#[derive(Debug, Clone)]
+pub(crate) struct Token(pub(crate) Option<Arc<str>>);
+
+/// Refuses requests without `Authorization: Bearer <token>` when a token is configured.
+pub(crate) async fn layer(State(token): State<Token>, req: Request, next: Next) -> Response {
+    let Some(expected) = token.0 else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
+        return next.run(req).await;
+    }
+    let body = json!({"error": {"code": "unauthorized", "message": "a valid `Authorization: Bearer <token>` header is required"}});
+    let mut resp = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    resp.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    resp
+}
+
+/// Compares without an early exit, so the time taken does not reveal the matching prefix.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn comparison_is_exact() {
+        assert!(super::same(b"secret", b"secret"));
+        assert!(!super::same(b"secret", b"secreT"));
+        assert!(!super::same(b"secret", b"secret2"));
+    }
+}

@@ -1,0 +1,112 @@
+//! What the control API shows of a service: its route, versions with their role and weight,
+//! and each version's live numbers.
+
+use crate::telemetry::{ErrorKind, Recorder, VersionKey};
+use rollgate_core::catalog::ServiceState;
+use rollgate_core::config::{file::RouteFile, route_file, VersionSource};
+use rollgate_core::route::fmt_bps;
+use serde::Serialize;
+
+/// A service as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ServiceView {
+    pub(crate) name: String,
+    pub(crate) revision: u64,
+    pub(crate) input_width: usize,
+    pub(crate) stable: String,
+    pub(crate) candidate: Option<String>,
+    pub(crate) previous: Option<String>,
+    pub(crate) route: RouteFile,
+    pub(crate) versions: Vec<VersionView>,
+}
+
+/// A version as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct VersionView {
+    pub(crate) name: String,
+    /// `onnx` or `http`.
+    pub(crate) kind: &'static str,
+    /// `sha256:...` of the model, or the upstream instance URLs.
+    pub(crate) source: serde_json::Value,
+    /// Share of traffic in percent, exact (`"0.5"`).
+    pub(crate) weight_percent: String,
+    pub(crate) stats: StatsView,
+}
+
+/// Live numbers of a version since the gateway started.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct StatsView {
+    pub(crate) requests: u64,
+    /// Failures that count against the version (not the client's bad requests).
+    pub(crate) errors: u64,
+    pub(crate) error_rate: f64,
+    pub(crate) in_flight: i64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p95_ms: f64,
+    pub(crate) p99_ms: f64,
+}
+
+/// Builds the view of a service.
+pub(crate) fn service(state: &ServiceState, recorder: &Recorder) -> ServiceView {
+    let route = &state.spec.route;
+    let versions = state
+        .spec
+        .versions
+        .iter()
+        .map(|v| {
+            let weight = route.index_of(&v.name).map_or(0, |i| route.weight(i));
+            let (kind, source) = match &v.source {
+                VersionSource::Onnx { path } => ("onnx", serde_json::json!(path)),
+                VersionSource::Http(h) => ("http", serde_json::json!(h.instances)),
+            };
+            VersionView {
+                name: v.name.clone(),
+                kind,
+                source,
+                weight_percent: fmt_bps(weight),
+                stats: stats(recorder, &state.spec.name, &v.name),
+            }
+        })
+        .collect();
+    ServiceView {
+        name: state.spec.name.clone(),
+        revision: state.revision,
+        input_width: state.spec.input_width,
+        stable: route.name(route.stable()).to_owned(),
+        candidate: route.candidate().map(|c| route.name(c).to_owned()),
+        previous: state.previous.clone(),
+        route: route_file(route),
+        versions,
+    }
+}
+
+fn stats(recorder: &Recorder, service: &str, version: &str) -> StatsView {
+    let key = VersionKey {
+        service: service.to_owned(),
+        version: version.to_owned(),
+    };
+    let Some(s) = recorder.find(&key) else {
+        return StatsView::default();
+    };
+    let requests = s.requests();
+    let errors: u64 = ErrorKind::ALL
+        .iter()
+        .filter(|k| **k != ErrorKind::BadRequest)
+        .map(|k| s.errors(*k))
+        .sum();
+    let lat = s.latency().summary();
+    let ms = |us: u64| us as f64 / 1000.0;
+    StatsView {
+        requests,
+        errors,
+        error_rate: if requests == 0 {
+            0.0
+        } else {
+            errors as f64 / requests as f64
+        },
+        in_flight: s.in_flight(),
+        p50_ms: ms(lat.p50_us),
+        p95_ms: ms(lat.p95_us),
+        p99_ms: ms(lat.p99_us),
+    }
+}

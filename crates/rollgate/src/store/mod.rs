@@ -1,0 +1,126 @@
+//! Durable control state behind the [`Store`] trait: service documents with their revision,
+//! content-addressed model blobs and the append-only event log.
+//!
+//! Every change is one transaction: the service document (checked against the revision the
+//! caller read, so concurrent changes conflict instead of overwriting each other) and the event
+//! that records it commit together or not at all. The embedded default is SQLite ([`sqlite`]);
+//! the schema is plain SQL with no SQLite-only feature, so a PostgreSQL store for several
+//! replicas can implement the same trait with the same tables.
+
+pub(crate) mod sqlite;
+
+use async_trait::async_trait;
+use rollgate_core::config::file::ServiceFile;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A failure of the store.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// Another change committed first; the caller's revision is stale.
+    #[error("service `{service}` is at revision {current}, not {expected}: reload and retry")]
+    Conflict {
+        service: String,
+        expected: u64,
+        current: u64,
+    },
+    /// No blob with that digest.
+    #[error("no stored model with sha256 {0}")]
+    MissingBlob(String),
+    /// A stored document no longer parses (written by an incompatible version).
+    #[error("stored document of `{0}` is unreadable: {1}")]
+    Corrupt(String, String),
+    /// The database failed.
+    #[error("store: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A service document as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredService {
+    pub(crate) name: String,
+    pub(crate) doc: ServiceFile,
+    /// The stable version before the last accept, for rollback.
+    pub(crate) previous: Option<String>,
+    pub(crate) revision: u64,
+}
+
+/// An event to append with a change.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NewEvent {
+    /// Who asked: `config`, `api`, `cli`, `controller`.
+    pub(crate) actor: String,
+    pub(crate) service: Option<String>,
+    /// What happened, e.g. `canary_ratio_set`.
+    pub(crate) kind: String,
+    pub(crate) before: Option<Value>,
+    pub(crate) after: Option<Value>,
+    pub(crate) detail: Option<Value>,
+}
+
+/// An event as read back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Event {
+    pub(crate) id: i64,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) at_ms: i64,
+    pub(crate) actor: String,
+    pub(crate) service: Option<String>,
+    pub(crate) kind: String,
+    pub(crate) before: Option<Value>,
+    pub(crate) after: Option<Value>,
+    pub(crate) detail: Option<Value>,
+}
+
+/// Which events to list: newest first, after a cursor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct EventQuery {
+    pub(crate) service: Option<String>,
+    /// Only events with an id below this (the cursor of the previous page).
+    pub(crate) before_id: Option<i64>,
+    pub(crate) limit: u32,
+}
+
+/// Metadata of a stored model blob.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct BlobInfo {
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+}
+
+/// The durable control state.
+#[async_trait]
+pub(crate) trait Store: Send + Sync + std::fmt::Debug {
+    /// Every service document.
+    async fn services(&self) -> Result<Vec<StoredService>, StoreError>;
+    /// Writes a service document and its event in one transaction. `expected` is the revision
+    /// the change was computed from (`None`: the service must not exist yet); the new document
+    /// carries the next revision.
+    async fn commit(
+        &self,
+        expected: Option<u64>,
+        service: &StoredService,
+        event: &NewEvent,
+    ) -> Result<(), StoreError>;
+    /// Appends an event that changes no service (e.g. a refused reconciliation).
+    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError>;
+    /// Stores model bytes under their sha256 (idempotent) and returns it.
+    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError>;
+    /// The bytes of a stored model.
+    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
+    /// A page of the event log, newest first.
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError>;
+}
+
+/// The hex sha256 of some bytes: the address of a model blob.
+pub(crate) fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Milliseconds since the Unix epoch, for event times.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,211 @@
+//! The embedded store: SQLite in `--data-dir`, in WAL mode with `synchronous = FULL`, so a
+//! change acknowledged to a client has reached the disk and survives `kill -9` or power loss.
+
+use super::{
+    digest, now_ms, BlobInfo, Event, EventQuery, NewEvent, Store, StoreError, StoredService,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS services (
+        name TEXT PRIMARY KEY,
+        doc TEXT NOT NULL,
+        previous TEXT,
+        revision BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL,
+        size BIGINT NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        service TEXT,
+        kind TEXT NOT NULL,
+        before_doc TEXT,
+        after_doc TEXT,
+        detail TEXT)",
+    "CREATE INDEX IF NOT EXISTS events_by_service ON events (service, id)",
+];
+
+/// SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database `rollgate.db` in `dir`.
+    pub(crate) async fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("rollgate.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Option<String> {
+    serde_json::to_string(v).ok()
+}
+
+fn from_json(text: Option<String>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn services(&self) -> Result<Vec<StoredService>, StoreError> {
+        let rows = sqlx::query("SELECT name, doc, previous, revision FROM services ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let name: String = row.get("name");
+                let doc: String = row.get("doc");
+                let doc = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt(name.clone(), e.to_string()))?;
+                Ok(StoredService {
+                    name,
+                    doc,
+                    previous: row.get("previous"),
+                    revision: row.get::<i64, _>("revision") as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit(
+        &self,
+        expected: Option<u64>,
+        service: &StoredService,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT revision FROM services WHERE name = ?")
+                .bind(&service.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let current = current.map(|r| r as u64);
+        if current != expected {
+            return Err(StoreError::Conflict {
+                service: service.name.clone(),
+                expected: expected.unwrap_or(0),
+                current: current.unwrap_or(0),
+            });
+        }
+        let doc = serde_json::to_string(&service.doc)
+            .map_err(|e| StoreError::Corrupt(service.name.clone(), e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO services (name, doc, previous, revision, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET doc = excluded.doc, previous = excluded.previous,
+             revision = excluded.revision, updated_at = excluded.updated_at",
+        )
+        .bind(&service.name)
+        .bind(doc)
+        .bind(&service.previous)
+        .bind(service.revision as i64)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
+        let sha256 = digest(bytes);
+        sqlx::query("INSERT INTO blobs (sha256, bytes, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING")
+            .bind(&sha256)
+            .bind(bytes)
+            .bind(bytes.len() as i64)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(BlobInfo {
+            sha256,
+            size: bytes.len() as u64,
+        })
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = ?")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::MissingBlob(sha256.to_owned()))
+    }
+
+    async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, service, kind, before_doc, after_doc, detail FROM events
+             WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(&q.service)
+        .bind(q.before_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(event_from_row).collect())
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    e: &NewEvent,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query(
+        "INSERT INTO events (at, actor, service, kind, before_doc, after_doc, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(now_ms())
+    .bind(&e.actor)
+    .bind(&e.service)
+    .bind(&e.kind)
+    .bind(e.before.as_ref().and_then(to_json))
+    .bind(e.after.as_ref().and_then(to_json))
+    .bind(e.detail.as_ref().and_then(to_json))
+    .execute(&mut **tx)
+    .await?
+    .last_insert_rowid();
+    Ok(id)
+}
+
+fn event_from_row(row: sqlx::sqlite::SqliteRow) -> Event {
+    Event {
+        id: row.get("id"),
+        at_ms: row.get("at"),
+        actor: row.get("actor"),
+        service: row.get("service"),
+        kind: row.get("kind"),
+        before: from_json(row.get("before_doc")),
+        after: from_json(row.get("after_doc")),
+        detail: from_json(row.get("detail")),
+    }
+}
+
+#[cfg(test)]
+mod tests;
