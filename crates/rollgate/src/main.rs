@@ -1,7 +1,7 @@
 //! Rollgate: the gateway that routes, measures and rolls out ML model versions.
 //!
-//! `main` only parses the command line and hands over to a command module; every command
-//! returns `anyhow::Result` so errors reach the user with their full context.
+//! `main` only parses the command line and hands over to a command module; commands return
+//! `anyhow::Result` so errors reach the user with their full context.
 
 mod backend;
 mod cli;
@@ -12,14 +12,15 @@ mod store;
 mod telemetry;
 
 use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::from(2)
+            ExitCode::from(2)
         }
     }
 }

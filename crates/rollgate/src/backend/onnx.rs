@@ -8,8 +8,10 @@ use super::{Backend, BackendError, BackendReply, BackendRequest, Speaks};
 use crate::telemetry::ErrorKind;
 use futures_util::future::BoxFuture;
 use rollgate_core::tensor::{FeatureBatch, OutputTensor, TensorData, TensorSpec};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -46,7 +48,16 @@ impl OnnxBackend {
         let warm = FeatureBatch::from_flat(vec![0.0; width], width)
             .map_err(|e| LoadError::Unsupported(e.to_string()))?;
         let names = output_names(&plan);
-        let tensors = run(&plan, warm, &names).map_err(|e| LoadError::Width {
+        // tract asserts (panics) rather than errs on some shape mismatches the optimiser let
+        // through; a model that cannot run must be a load error, not a crash.
+        let warmed = std::panic::catch_unwind(AssertUnwindSafe(|| run(&plan, warm, &names)))
+            .unwrap_or_else(|_| {
+                Err(BackendError::new(
+                    ErrorKind::Model,
+                    "the warm-up run crashed in tract",
+                ))
+            });
+        let tensors = warmed.map_err(|e| LoadError::Width {
             width,
             reason: e.message,
         })?;
@@ -60,6 +71,12 @@ fn optimise(bytes: &[u8], width: usize) -> Result<Plan, LoadError> {
     let mut model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(unsupported)?;
+    if let Some(declared) = declared_width(&model).filter(|&d| d != width) {
+        return Err(LoadError::Width {
+            width,
+            reason: format!("its input declares rows of {declared} features"),
+        });
+    }
     let batch = model.sym("N");
     let fact = InferenceFact::dt_shape(f32::datum_type(), tvec![batch.into(), width.to_dim()]);
     model.set_input_fact(0, fact).map_err(unsupported)?;
@@ -68,6 +85,14 @@ fn optimise(bytes: &[u8], width: usize) -> Result<Plan, LoadError> {
         reason: format!("{e:#}"),
     })?;
     typed.into_runnable().map_err(unsupported)
+}
+
+/// The row width the graph's first input declares, when it declares one (`[N, 4]` gives 4).
+/// Checked before typing: tract may optimise a graph typed with the wrong width and then fail
+/// by a panic when it runs.
+fn declared_width(model: &InferenceModel) -> Option<usize> {
+    let fact = model.input_fact(0).ok()?;
+    usize::try_from(fact.shape.dim(1)?.concretize()?.as_i64()?).ok()
 }
 
 fn output_names(plan: &Plan) -> Vec<String> {

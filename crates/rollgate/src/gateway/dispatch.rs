@@ -196,9 +196,14 @@ pub(crate) fn record_outputs(version: &VersionRuntime, outputs: &[OutputTensor])
 async fn forward(
     gw: &Gateway,
     version: &VersionRuntime,
-    call: Call,
+    mut call: Call,
 ) -> (Response, Option<ErrorKind>) {
     let style = call.protocol.style();
+    if !declares_length(&call.headers) {
+        if let Err(e) = read(gw, &mut call).await {
+            return (e.respond(style), Some(ErrorKind::BadRequest));
+        }
+    }
     let request = match upstream_request(gw, version, call) {
         Ok(r) => r,
         Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
@@ -219,6 +224,15 @@ async fn forward(
             Some(e.kind),
         ),
     }
+}
+
+/// True when the request declares its body length, which [`super::check_length`] has held to
+/// the limit. A body without one (chunked) is read first, within the limit: an oversized one is
+/// then the client's 413, not an upstream request cut off mid-body that would count as a 5xx
+/// against the version and its instance (and could get a healthy instance ejected). A read body
+/// can also be retried on another instance.
+fn declares_length(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::CONTENT_LENGTH)
 }
 
 fn upstream_request(
