@@ -50,6 +50,7 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
 }
 
 async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Result<()> {
+    let stop_signal = shutdown_signal()?;
     let store = SqliteStore::open(&data_dir)
         .await
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
@@ -77,7 +78,7 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
     let admin = bind(admin_addr, "admin").await?;
     let admin_app = admin_routes(&plane, &config, token);
     let admin_task = spawn_server(admin, admin_app, stop_rx);
-    shutdown_signal().await;
+    stop_signal.await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
     let _ = stop_tx.send(true);
     drain(vec![data_task, admin_task], config.shutdown_grace).await
@@ -154,23 +155,16 @@ async fn drain(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Registers SIGTERM and SIGINT handlers now (before any port accepts, so an early signal is
+/// never fatal) and returns the future that resolves on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }
