@@ -258,31 +258,15 @@ start_peer() {
   wait_http "nginx peer" POST "$URL_PEER" 200 "$NGINX_PID" 10
 }
 
-# The config refers to models/iris-v2.onnx relative to the repo root. If the
-# model is not there yet, run with the iris service cut out and skip (d)
-# rather than lose the proxy comparison too.
-choose_rollgate_config() {
-  RG_CONFIG_USED=$ROLLGATE_CONFIG
-  if [[ -f $REPO_ROOT/models/iris-v2.onnx ]] || ! grep -q 'models/iris-v2.onnx' "$ROLLGATE_CONFIG"; then
-    return 0
-  fi
-  SKIP[onnx]="models/iris-v2.onnx missing"
-  RG_CONFIG_USED=$WORK/rollgate-no-iris.yaml
-  awk '/^  iris:/ { skip = 1; next }
-       skip && /^ {0,2}[^ ]/ { skip = 0 }
-       !skip' "$ROLLGATE_CONFIG" >"$RG_CONFIG_USED"
-  log "models/iris-v2.onnx missing: running Rollgate without the iris service"
-}
-
 start_rollgate() {
   if [[ $SKIP_ROLLGATE == 1 ]]; then
     SKIP[rollgate]="SKIP_ROLLGATE=1"
     SKIP[onnx]="SKIP_ROLLGATE=1"
     return 0
   fi
-  choose_rollgate_config
-  # cwd = repo root so relative model paths in the config resolve.
-  (cd "$REPO_ROOT" && exec "$ROLLGATE_BIN" serve --config "$RG_CONFIG_USED") \
+  # A fresh store per run: a store left by an earlier run would keep its own routes.
+  (cd "$REPO_ROOT" && exec "$ROLLGATE_BIN" serve --config "$ROLLGATE_CONFIG" \
+      --data-dir "$WORK/rollgate-data" --admin-listen 127.0.0.1:18004) \
     >"$WORK/logs/rollgate-stdout.log" 2>"$WORK/logs/rollgate-stderr.log" &
   PIDS+=($!)
   local pid=$!
