@@ -46,7 +46,7 @@ impl FeatureBatch {
         if values.is_empty() || width == 0 {
             return Err(BatchError::Empty);
         }
-        if values.len() % width != 0 {
+        if !values.len().is_multiple_of(width) {
             return Err(BatchError::Width {
                 row: values.len() / width,
                 found: values.len() % width,
