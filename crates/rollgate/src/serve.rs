@@ -28,7 +28,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(config, base, args.data_dir))
+    let source = args.config.as_deref().map_or_else(
+        || "the embedded default config".to_owned(),
+        |p| format!("config file `{}`", p.display()),
+    );
+    runtime
+        .block_on(serve(config, base, args.data_dir))
+        .with_context(|| source)
 }
 
 /// Reads and validates the config file, or the embedded default; returns it with the

@@ -112,7 +112,7 @@ impl Inner {
     async fn forward(&self, req: Request<Body>) -> Result<Response<Body>, BackendError> {
         let (mut parts, body) = req.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        if !body_len(&body).is_some_and(|n| n <= REPLAY_LIMIT) {
+        if body_len(&body).is_none_or(|n| n > REPLAY_LIMIT) {
             let slot = self.instances.pick();
             return self.attempt(slot, parts, body).await;
         }

@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn times_format_in_utc() {
         assert_eq!(super::time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::time(1_795_392_000_000), "2026-11-22 00:00:00");
+        assert_eq!(super::time(1_795_305_600_000), "2026-11-22 00:00:00");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub(crate) enum SeedError {
     Read(String, String, String, std::io::Error),
     #[error("services.{0}.versions.{1}.onnx: no bundled model `{2}` (bundled: {3})")]
     UnknownBuiltin(String, String, String, String),
+    #[error("services.{0}.versions.{1}.onnx: `{2}`: {3}")]
+    Model(String, String, String, crate::backend::onnx::LoadError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -42,6 +44,11 @@ pub(crate) async fn store_models(
             continue;
         }
         let bytes = read_model(&spec.name, &v.name, path, base)?;
+        // Checked before it is stored: a model that cannot serve must never reach the store,
+        // where an immutable version would keep a fixed config from starting.
+        super::loader::load_onnx(bytes.clone(), spec.input_width)
+            .await
+            .map_err(|e| SeedError::Model(spec.name.clone(), v.name.clone(), path.clone(), e))?;
         let info = store.put_blob(&bytes).await?;
         *path = format!("{SHA_PREFIX}{}", info.sha256);
     }

@@ -152,7 +152,7 @@ fn encode_latency(
                 .chain(std::iter::once((f64::INFINITY, h.len())))
                 .collect();
             let sum = h.mean() * h.len() as f64 / 1e6;
-            m.encode_histogram::<NoLabelSet>(sum, h.len(), &buckets, None)
+            m.encode_histogram::<NoLabelSet>(sum, h.len(), &per_bucket(&buckets), None)
         },
     )
 }
@@ -191,7 +191,7 @@ fn encode_values(
         all,
         |m, s| {
             let (buckets, sum, count) = s.values.cumulative();
-            m.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+            m.encode_histogram::<NoLabelSet>(sum, count, &per_bucket(&buckets), None)
         },
     )
 }
@@ -207,4 +207,18 @@ fn encode_weights(
         m.encode_family(&l)?.encode_gauge(share)?;
     }
     Ok(())
+}
+
+/// prometheus-client accumulates bucket counts itself: it wants each bucket's own count, so the
+/// cumulative counts the histograms give are turned back into per-bucket ones.
+fn per_bucket(cumulative: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    let mut previous = 0;
+    cumulative
+        .iter()
+        .map(|&(bound, c)| {
+            let own = c.saturating_sub(previous);
+            previous = c;
+            (bound, own)
+        })
+        .collect()
 }
