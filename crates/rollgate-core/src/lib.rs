@@ -9,4 +9,5 @@ pub mod catalog;
 pub mod config;
 pub mod route;
 pub mod router;
+pub mod stats;
 pub mod tensor;
