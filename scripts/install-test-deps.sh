@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Rollgate's tests need beyond the Rust toolchain, skipping what is present:
 #   - promtool (Debian package `prometheus`): the metrics exposition is checked with it;
-#   - tritonclient[http] (PyPI): an unmodified Triton client is run against the /v2 routes.
+#   - tritonclient[http] (PyPI): an unmodified Triton client is run against the /v2 routes;
+#   - schemathesis (PyPI): the control API is checked against its OpenAPI document.
 set -euo pipefail
 
 as_root() {
@@ -20,7 +21,7 @@ apt_install() {
 }
 
 pip_install() {
-  python3 -c 'import tritonclient.http, numpy' 2>/dev/null && return 0
+  python3 -c 'import tritonclient.http, numpy, schemathesis' 2>/dev/null && return 0
   echo "installing Python packages for the client tests"
   python3 -m pip install -q -r tests/requirements.txt
 }
