@@ -108,15 +108,23 @@ impl axum::extract::FromRequestParts<Admin> for Svc {
         parts: &mut http::request::Parts,
         admin: &Admin,
     ) -> Result<Self, ApiError> {
-        let params: Path<std::collections::HashMap<String, String>> =
-            Path::from_request_parts(parts, admin)
+        let named = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|m| m.as_str().contains("{service}"));
+        if !named {
+            return Ok(Svc(admin.default_service.to_string()));
+        }
+        let params =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, admin)
                 .await
-                .unwrap_or_else(|_| Path(Default::default()));
-        Ok(Svc(params
+                .map_err(|e| ApiError::bad_request("bad_path", e.body_text()))?;
+        params
             .0
             .get("service")
             .cloned()
-            .unwrap_or_else(|| admin.default_service.to_string())))
+            .map(Svc)
+            .ok_or_else(|| ApiError::bad_request("bad_path", "the path names no service"))
     }
 }
 
