@@ -162,6 +162,17 @@ fn seed_verbs_and_their_refusals() {
         (in_use.status, in_use.error_code()),
         (409, "version_in_use".into())
     );
+    let before = node.service()["revision"].clone();
+    let bad_path = node.admin(Request::new("POST", "/api/v1/services/%FF/rollback"));
+    assert_eq!(
+        (bad_path.status, bad_path.error_code()),
+        (400, "bad_path".into())
+    );
+    assert_eq!(
+        node.service()["revision"],
+        before,
+        "a bad path changes nothing"
+    );
     let not_admin = Request::post("/set-canary-ratio", r#"{"ratio":0.5}"#).send(node.data);
     assert_eq!(
         not_admin.status, 404,
