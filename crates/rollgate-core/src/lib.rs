@@ -11,3 +11,5 @@ pub mod route;
 pub mod router;
 pub mod stats;
 pub mod tensor;
+#[cfg(test)]
+mod testing;

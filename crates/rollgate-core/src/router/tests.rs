@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::route::{Overrides, RouteSpec, StickySource};
+use crate::testing::SplitMix;
 use proptest::prelude::*;
 
 fn table(weights: &[(&str, u32)], stable: &str) -> RouteTable {
@@ -23,18 +24,6 @@ fn table(weights: &[(&str, u32)], stable: &str) -> RouteTable {
 
 fn draws(route: u32) -> Draws {
     Draws { route, mirror: 0 }
-}
-
-/// A small deterministic generator (SplitMix64) so the split tests need no RNG crate.
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// Checks an observed count against the binomial expectation within 5 standard deviations.

@@ -1,6 +1,7 @@
 //! Tests of the mSPRT: closed form against numerical integration, properties, and simulations
 //! of its type-I error under continuous peeking and of its detection delay.
 #![allow(clippy::unwrap_used)]
+use crate::testing::SplitMix;
 
 use super::*;
 use crate::stats::two_proportion_z_test;
@@ -104,18 +105,12 @@ fn invalid_configs_are_refused() {
     }
 }
 
-/// SplitMix64 (Steele, Lea & Flood, OOPSLA 2014): a tiny deterministic generator.
-struct SplitMix(u64);
+/// Bernoulli draws over the shared generator.
+trait Draw {
+    fn events(&mut self, n: u64, p: f64) -> u64;
+}
 
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
+impl Draw for SplitMix {
     /// Number of events among `n` Bernoulli(`p`) trials.
     fn events(&mut self, n: u64, p: f64) -> u64 {
         let threshold = (p * (1u64 << 53) as f64) as u64;
