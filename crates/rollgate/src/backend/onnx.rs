@@ -39,6 +39,8 @@ pub(crate) enum LoadError {
 pub(crate) struct OnnxBackend {
     plan: Plan,
     outputs: Vec<TensorSpec>,
+    /// Output names, shared with every request's inference task (built once at load).
+    names: Arc<[String]>,
 }
 
 impl OnnxBackend {
@@ -62,7 +64,11 @@ impl OnnxBackend {
             reason: e.message,
         })?;
         let outputs = tensors.iter().map(info).collect();
-        Ok(Self { plan, outputs })
+        Ok(Self {
+            plan,
+            outputs,
+            names: names.into(),
+        })
     }
 }
 
@@ -185,7 +191,7 @@ impl Backend for OnnxBackend {
         request: BackendRequest,
     ) -> BoxFuture<'static, Result<BackendReply, BackendError>> {
         let plan = Arc::clone(&self.plan);
-        let names: Vec<String> = self.outputs.iter().map(|o| o.name.clone()).collect();
+        let names = Arc::clone(&self.names);
         Box::pin(async move {
             let BackendRequest::Tensors(batch) = request else {
                 return Err(BackendError::new(

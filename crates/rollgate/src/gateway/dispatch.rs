@@ -52,7 +52,9 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     };
     version.stats.finish(started.elapsed(), error);
     let mut response = response;
-    stamp(response.headers_mut(), &version.name);
+    response
+        .headers_mut()
+        .insert("x-model-version", version.header.clone());
     log(
         &svc.name,
         &version.name,
@@ -289,13 +291,6 @@ fn with_path(uri: &Uri, path: &str) -> Result<Uri, ApiError> {
             format!("bad upstream path `{path}`"),
         )
     })
-}
-
-/// Adds the version header (the request id header is added by the outer layer).
-fn stamp(headers: &mut HeaderMap, version: &str) {
-    if let Ok(v) = HeaderValue::from_str(version) {
-        headers.insert("x-model-version", v);
-    }
 }
 
 fn log(service: &str, version: &str, decision: &Decision, started: Instant, status: StatusCode) {

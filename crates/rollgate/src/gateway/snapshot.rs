@@ -18,6 +18,8 @@ pub(crate) type Backends = HashMap<(String, String), Arc<dyn Backend>>;
 #[derive(Debug)]
 pub(crate) struct VersionRuntime {
     pub(crate) name: String,
+    /// `x-model-version` value, built once per snapshot rather than per answer.
+    pub(crate) header: http::HeaderValue,
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) stats: Arc<VersionStats>,
     /// Upstream path for v1 predict requests (HTTP versions), `None` keeps the incoming path.
@@ -113,6 +115,8 @@ fn service(
             spec.output.range,
         );
         versions.push(VersionRuntime {
+            header: http::HeaderValue::from_str(name)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("invalid")),
             name: name.clone(),
             backend,
             stats,
