@@ -5,11 +5,15 @@
 //! and draws no random number of its own: callers inject them, so every decision here is a
 //! deterministic function of its inputs and is tested exhaustively.
 
+pub mod analysis;
 pub mod catalog;
 pub mod config;
+pub mod flags;
+pub mod rollout;
 pub mod route;
 pub mod router;
 pub mod stats;
 pub mod tensor;
+pub mod time;
 #[cfg(test)]
 mod testing;

@@ -1,0 +1,1 @@
+//! Feature flags: targeting rules evaluated per request to choose a model version.

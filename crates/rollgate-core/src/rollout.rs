@@ -1,0 +1,1 @@
+//! Rollouts: plans of steps and the pure state machine that walks them.
