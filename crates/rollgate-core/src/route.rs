@@ -64,6 +64,9 @@ pub enum RouteError {
     /// Mirroring to the version that already serves all traffic would compare it with itself.
     #[error("mirror target `{0}` must not be the stable version")]
     MirrorToStable(String),
+    /// The candidate is what stable is compared against; naming one version both is a typo.
+    #[error("candidate `{0}` must not be the stable version")]
+    CandidateIsStable(String),
 }
 
 /// Formats basis points as a percentage without float noise (`250` → `2.5`).
@@ -151,6 +154,9 @@ impl RouteSpec {
             None => heaviest(&weights, None),
         };
         let candidate = match &self.candidate {
+            Some(name) if index(name)? == stable => {
+                return Err(RouteError::CandidateIsStable(name.clone()))
+            }
             Some(name) => Some(index(name)?),
             None if weights.len() > 1 => Some(heaviest(&weights, Some(stable))),
             None => None,
@@ -390,6 +396,17 @@ mod tests {
         let t = spec(&[("a", 0), ("b", 10_000), ("c", 0)]).build().unwrap();
         assert_eq!(t.name(t.stable()), "b");
         assert_eq!(t.candidate().map(|c| t.name(c)), Some("a"));
+    }
+
+    #[test]
+    fn candidate_cannot_be_stable() {
+        let mut s = spec(&[("v1", 10_000), ("v2", 0)]);
+        s.stable = Some("v1".into());
+        s.candidate = Some("v1".into());
+        assert_eq!(
+            s.build().unwrap_err(),
+            RouteError::CandidateIsStable("v1".into())
+        );
     }
 
     #[test]

@@ -117,6 +117,9 @@ fn admin_routes(plane: &Arc<ControlPlane>, config: &Config, token: Token) -> Rou
         .layer(axum::middleware::from_fn_with_state(token, auth::layer))
         .merge(api::public_routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.max_model_bytes))
+        .layer(axum::middleware::from_fn(
+            crate::gateway::error::json_errors,
+        ))
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {

@@ -153,7 +153,9 @@ async fn get_service(
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
     let state = admin.plane.service(&service).await?;
-    Ok(Json(view::service(&state, admin.plane.recorder())).into_response())
+    let body =
+        serde_json::to_value(view::service(&state, admin.plane.recorder())).unwrap_or_default();
+    Ok(tagged(state.revision, body))
 }
 
 /// Answers a change with the service's new view (and its revision).
@@ -164,7 +166,28 @@ pub(crate) async fn changed(
     change: Change,
 ) -> Result<Response, ApiError> {
     let state = admin.plane.change(service, expected, change, "api").await?;
-    Ok(Json(view::service(&state, admin.plane.recorder())).into_response())
+    let body =
+        serde_json::to_value(view::service(&state, admin.plane.recorder())).unwrap_or_default();
+    Ok(tagged(state.revision, body))
+}
+
+/// Refuses early a request made at a stale revision, before its upload is read and stored;
+/// the change itself checks again under the plane's lock.
+pub(crate) async fn check_revision(
+    admin: &Admin,
+    service: &str,
+    expected: Option<u64>,
+) -> Result<(), ApiError> {
+    let current = admin.plane.service(service).await?.revision;
+    match expected {
+        Some(e) if e != current => Err(ControlError::Conflict {
+            service: service.to_owned(),
+            expected: e,
+            current,
+        }
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The revision a client says it read: `If-Match: "7"` (or `If-Match: 7`).
@@ -178,9 +201,38 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .trim()
         .trim_start_matches("W/")
         .trim_matches('"');
+    if text == "*" {
+        return Ok(None);
+    }
     text.parse().map(Some).map_err(|_| {
-        ApiError::bad_request("bad_revision", "If-Match must hold the revision number")
+        ApiError::bad_request(
+            "bad_revision",
+            "If-Match must hold the revision number (as the ETag of a read gives it) or *",
+        )
     })
+}
+
+/// The revision a change is made at, from its body and/or `If-Match`; both must agree.
+pub(crate) fn expected_revision(
+    body: Option<u64>,
+    headers: &HeaderMap,
+) -> Result<Option<u64>, ApiError> {
+    match (body, if_match(headers)?) {
+        (Some(b), Some(h)) if b != h => Err(ApiError::bad_request(
+            "bad_revision",
+            format!("the body says revision {b} and If-Match says {h}"),
+        )),
+        (b, h) => Ok(b.or(h)),
+    }
+}
+
+/// A JSON answer tagged with the revision it shows, so a client can send it back as `If-Match`.
+pub(crate) fn tagged(revision: u64, body: serde_json::Value) -> Response {
+    let mut resp = Json(body).into_response();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{revision}\"")) {
+        resp.headers_mut().insert(http::header::ETAG, v);
+    }
+    resp
 }
 
 async fn remove_version(
@@ -203,7 +255,10 @@ async fn get_route(
 ) -> Result<Response, ApiError> {
     let state = admin.plane.service(&service).await?;
     let route = rollgate_core::config::route_file(&state.spec.route);
-    Ok(Json(json!({"revision": state.revision, "route": route})).into_response())
+    Ok(tagged(
+        state.revision,
+        json!({"revision": state.revision, "route": route}),
+    ))
 }
 
 /// `PUT /route`: `{"revision": 7, "route": {...}}`; the revision may also come as `If-Match`.
@@ -222,7 +277,7 @@ async fn put_route(
 ) -> Result<Response, ApiError> {
     let put: PutRoute = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
-    let expected = put.revision.or(if_match(&headers)?);
+    let expected = expected_revision(put.revision, &headers)?;
     let state = admin.plane.service(&service).await?;
     let spec = super::route_spec(&state, put.route)
         .map_err(|e| ApiError::bad_request("bad_route", e.to_string()))?;
@@ -260,16 +315,12 @@ async fn update_model(
     Query(q): Query<upload::NameQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let expected = if_match(&headers)?;
+    check_revision(&admin, &service, expected).await?;
     let (name, bytes) = upload::model_from_request(&admin, &service, q.version, req).await?;
     let (source, _) = admin.plane.store_model(&service, bytes).await?;
     let version = rollgate_core::config::VersionSpec { name, source };
-    changed(
-        &admin,
-        &service,
-        if_match(&headers)?,
-        Change::UpdateModel(version),
-    )
-    .await
+    changed(&admin, &service, expected, Change::UpdateModel(version)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,7 +343,7 @@ async fn set_canary_ratio(
     changed(
         &admin,
         &service,
-        r.revision.or(if_match(&headers)?),
+        expected_revision(r.revision, &headers)?,
         Change::SetCanaryRatio(bps),
     )
     .await

@@ -7,7 +7,32 @@ use crate::gateway::snapshot::Backends;
 use crate::store::{Store, StoreError};
 use rollgate_core::catalog::ServiceState;
 use rollgate_core::config::{VersionSource, VersionSpec};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Models already loaded and checked at upload, by sha256, waiting for the change that
+/// registers them: an upload is parsed and optimised once, not again when it is registered.
+#[derive(Debug, Default)]
+pub(crate) struct Staged(Mutex<HashMap<String, Arc<dyn Backend>>>);
+
+/// Uploads whose change never came (refused, conflicting) are forgotten past this many.
+const MAX_STAGED: usize = 4;
+
+impl Staged {
+    /// Keeps a checked model for the change that will name it.
+    pub(crate) fn put(&self, sha256: &str, backend: Arc<dyn Backend>) {
+        let mut staged = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if staged.len() >= MAX_STAGED {
+            staged.clear();
+        }
+        staged.insert(sha256.to_owned(), backend);
+    }
+
+    fn take(&self, sha256: &str) -> Option<Arc<dyn Backend>> {
+        let mut staged = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        staged.remove(sha256)
+    }
+}
 
 /// The prefix of a model reference into the store's content-addressed blobs.
 pub(crate) const SHA_PREFIX: &str = "sha256:";
@@ -31,13 +56,14 @@ pub(crate) async fn sync(
     states: &[&ServiceState],
     backends: &mut Backends,
     store: &dyn Store,
+    staged: &Staged,
 ) -> Result<(), LoadError> {
     let mut wanted = Vec::new();
     for state in states {
         for v in &state.spec.versions {
             let key = (state.spec.name.clone(), v.name.clone());
             if !backends.contains_key(&key) {
-                let backend = load(state, v, store).await?;
+                let backend = load(state, v, store, staged).await?;
                 backends.insert(key.clone(), backend);
             }
             wanted.push(key);
@@ -51,6 +77,7 @@ async fn load(
     state: &ServiceState,
     v: &VersionSpec,
     store: &dyn Store,
+    staged: &Staged,
 ) -> Result<Arc<dyn Backend>, LoadError> {
     let svc = &state.spec.name;
     match &v.source {
@@ -59,6 +86,9 @@ async fn load(
             let sha = path
                 .strip_prefix(SHA_PREFIX)
                 .ok_or_else(|| LoadError::Unresolved(svc.clone(), v.name.clone(), path.clone()))?;
+            if let Some(ready) = staged.take(sha) {
+                return Ok(ready);
+            }
             let bytes = store
                 .blob(sha)
                 .await

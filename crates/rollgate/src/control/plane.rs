@@ -89,6 +89,7 @@ pub(crate) struct ControlPlane {
     gateway: Arc<Gateway>,
     recorder: Arc<Recorder>,
     catalog: Mutex<Catalog>,
+    staged: loader::Staged,
     max_model_bytes: usize,
 }
 
@@ -117,6 +118,7 @@ impl ControlPlane {
             &states.values().collect::<Vec<_>>(),
             &mut backends,
             store.as_ref(),
+            &loader::Staged::default(),
         )
         .await?;
         let recorder = Arc::new(Recorder::default());
@@ -127,6 +129,7 @@ impl ControlPlane {
             gateway,
             recorder,
             catalog: Mutex::new(Catalog { states, backends }),
+            staged: loader::Staged::default(),
             max_model_bytes: boot.max_model_bytes,
         }))
     }
@@ -184,7 +187,7 @@ impl ControlPlane {
             .filter(|s| s.spec.name != service)
             .collect();
         states.push(&next);
-        loader::sync(&states, &mut backends, self.store.as_ref()).await?;
+        loader::sync(&states, &mut backends, self.store.as_ref(), &self.staged).await?;
         let event = NewEvent {
             actor: actor.to_owned(),
             service: Some(service.to_owned()),
@@ -226,10 +229,11 @@ impl ControlPlane {
             });
         }
         let width = self.service(service).await?.spec.input_width;
-        loader::load_onnx(bytes.clone(), width)
+        let model = loader::load_onnx(bytes.clone(), width)
             .await
             .map_err(|e| ControlError::BadModel(e.to_string()))?;
         let info = self.store.put_blob(&bytes).await?;
+        self.staged.put(&info.sha256, Arc::new(model));
         let source = VersionSource::Onnx {
             path: format!("{SHA_PREFIX}{}", info.sha256),
         };

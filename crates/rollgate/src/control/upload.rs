@@ -1,13 +1,14 @@
 //! Registering versions: an ONNX file (raw body or multipart form) or HTTP upstream URLs.
 
 use super::api::{changed, if_match, Admin};
+use super::plane::ControlError;
 use crate::gateway::error::ApiError;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
-use rollgate_core::catalog::Change;
+use rollgate_core::catalog::{Change, ChangeError};
 use rollgate_core::config::file::HttpFile;
 use rollgate_core::config::{service_from_file, VersionSource, VersionSpec};
 use serde::Deserialize;
@@ -36,6 +37,7 @@ pub(crate) async fn register_version(
     req: Request,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
+    super::api::check_revision(&admin, &service, expected).await?;
     let version = if is_json(&headers) {
         upstream(&admin, &service, req).await?
     } else {
@@ -61,6 +63,9 @@ async fn upstream(admin: &Admin, service: &str, req: Request) -> Result<VersionS
     let v: UpstreamVersion = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?;
     let state = admin.plane.service(service).await?;
+    if state.spec.versions.iter().any(|x| x.name == v.name) {
+        return Err(ControlError::from(ChangeError::VersionExists(v.name)).into());
+    }
     let mut doc = rollgate_core::config::service_file(&state.spec);
     let file = rollgate_core::config::file::VersionFile {
         onnx: None,
@@ -113,12 +118,11 @@ pub(crate) async fn model_from_request(
 }
 
 async fn from_multipart(req: Request) -> Result<(Option<String>, Vec<u8>), ApiError> {
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::bad_request("bad_multipart", e.body_text())
-    };
+    let bad =
+        |e: axum::extract::multipart::MultipartError| multipart_error(e.status(), e.body_text());
     let mut form = Multipart::from_request(req, &())
         .await
-        .map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))?;
+        .map_err(|e| multipart_error(e.status(), e.body_text()))?;
     let (mut name, mut bytes) = (None, Vec::new());
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name() {
@@ -128,6 +132,15 @@ async fn from_multipart(req: Request) -> Result<(Option<String>, Vec<u8>), ApiEr
         }
     }
     Ok((name, bytes))
+}
+
+/// A form that cannot be read: 413 when it is over the upload limit, 400 otherwise.
+fn multipart_error(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(status, "model_too_large", text)
+    } else {
+        ApiError::bad_request("bad_multipart", text)
+    }
 }
 
 /// Reads a body up to the model size limit (413 above it).
