@@ -5,93 +5,15 @@
 
 mod common;
 
-use common::http::{Request, Response};
+use common::http::Request;
+use common::node::{addr_of, model, post, Node};
 use common::{eventually, serve_command, strip_ansi, workspace_root, TempDir};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A gateway on a data directory that outlives it, so a restart sees the same store.
-struct Node {
-    child: Child,
-    data: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Node {
-    fn start(dir: &TempDir, log: &str) -> Self {
-        let log_path = dir.path().join(log);
-        let file = std::fs::File::create(&log_path).unwrap();
-        let child = serve_command(dir)
-            .stderr(Stdio::from(file))
-            .spawn()
-            .unwrap();
-        let mut addrs = (None, None);
-        let found = eventually(Duration::from_secs(30), || {
-            let text = strip_ansi(&std::fs::read_to_string(&log_path).unwrap_or_default());
-            addrs = (
-                addr_of(&text, "data port listening"),
-                addr_of(&text, "admin port listening"),
-            );
-            addrs.0.is_some() && addrs.1.is_some()
-        });
-        assert!(
-            found,
-            "gateway did not start: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        Self {
-            child,
-            data: addrs.0.unwrap(),
-            admin: addrs.1.unwrap(),
-        }
-    }
-
-    /// `kill -9`: no shutdown code runs.
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn admin(&self, req: Request) -> Response {
-        req.send(self.admin)
-    }
-
-    fn service(&self) -> Value {
-        let r = self.admin(Request::get("/api/v1/services/iris"));
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn addr_of(log: &str, marker: &str) -> Option<SocketAddr> {
-    let line = log.lines().find(|l| l.contains(marker))?;
-    let rest = &line[line.find("addr=")? + 5..];
-    rest.split_whitespace()
-        .next()?
-        .trim_matches('"')
-        .parse()
-        .ok()
-}
-
-fn model(name: &str) -> Vec<u8> {
-    std::fs::read(workspace_root().join("models").join(name)).unwrap()
-}
-
-fn post(path: &str, body: Value) -> Request {
-    Request::post(path, body.to_string())
-}
 
 fn weights(svc: &Value) -> Value {
     svc["route"]["weights"].clone()

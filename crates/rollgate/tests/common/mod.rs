@@ -8,6 +8,7 @@
 
 pub(crate) mod http;
 pub(crate) mod metrics;
+pub(crate) mod node;
 pub(crate) mod upstream;
 
 use std::io::{BufRead, BufReader};
