@@ -1,4 +1,6 @@
 //! A gateway whose data and admin ports are both known, on a data directory that can outlive
+
+#![allow(clippy::unwrap_used)]
 //! it (so a restart sees the same store), and small builders for admin requests.
 
 use super::http::{Request, Response};
