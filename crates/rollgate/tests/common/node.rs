@@ -1,7 +1,7 @@
 //! A gateway whose data and admin ports are both known, on a data directory that can outlive
+//! it (so a restart sees the same store), and small builders for admin requests.
 
 #![allow(clippy::unwrap_used)]
-//! it (so a restart sees the same store), and small builders for admin requests.
 
 use super::http::{Request, Response};
 use super::{eventually, serve_command, strip_ansi, workspace_root, TempDir};
