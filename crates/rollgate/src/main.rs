@@ -6,6 +6,7 @@
 mod backend;
 mod cli;
 mod control;
+mod feedback;
 mod gateway;
 mod serve;
 mod store;

@@ -67,6 +67,10 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
         base: &base,
         max_body: config.max_body_bytes,
         max_model_bytes: config.max_model_bytes,
+        ledger: Arc::new(crate::feedback::Ledger::new(
+            config.feedback_records,
+            config.feedback_ttl,
+        )),
     })
     .await
     .context("loading services")?;

@@ -16,6 +16,9 @@ pub struct ConfigFile {
     /// Control API settings.
     #[serde(default)]
     pub admin: AdminFile,
+    /// How long answers are kept for late labels and rewards.
+    #[serde(default)]
+    pub feedback: FeedbackFile,
     /// Services by name.
     pub services: OrderedMap<ServiceFile>,
 }
@@ -30,6 +33,35 @@ pub struct AdminFile {
     /// Service the root seed verbs (`/update-model`, ...) act on; defaults to the first one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_service: Option<String>,
+}
+
+/// `feedback:`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackFile {
+    /// Answers kept for joining labels (oldest dropped first).
+    #[serde(default = "default_feedback_records")]
+    pub max_records: usize,
+    /// Seconds an answer waits for its label before it expires.
+    #[serde(default = "default_feedback_ttl")]
+    pub ttl_seconds: u64,
+}
+
+impl Default for FeedbackFile {
+    fn default() -> Self {
+        Self {
+            max_records: default_feedback_records(),
+            ttl_seconds: default_feedback_ttl(),
+        }
+    }
+}
+
+fn default_feedback_records() -> usize {
+    100_000
+}
+
+fn default_feedback_ttl() -> u64 {
+    3600
 }
 
 /// `listen:`

@@ -64,6 +64,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Answers kept for late feedback, at most.
+    pub feedback_records: usize,
+    /// How long an answer waits for its feedback.
+    pub feedback_ttl: Duration,
     /// The services, in declaration order.
     pub services: Vec<ServiceSpec>,
 }

@@ -40,6 +40,12 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         }
         None => services[0].name.clone(),
     };
+    if file.feedback.max_records == 0 || file.feedback.ttl_seconds == 0 {
+        return Err(ConfigError::invalid(
+            "feedback",
+            "max_records and ttl_seconds must be at least 1",
+        ));
+    }
     Ok(Config {
         data_addr,
         admin_addr,
@@ -48,6 +54,8 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         max_model_bytes: file.limits.max_model_bytes,
         max_body_bytes: file.limits.max_body_bytes,
         shutdown_grace: Duration::from_millis(file.limits.shutdown_grace_ms),
+        feedback_records: file.feedback.max_records,
+        feedback_ttl: Duration::from_secs(file.feedback.ttl_seconds),
         services,
     })
 }

@@ -100,6 +100,8 @@ pub(crate) struct Boot<'a> {
     pub(crate) base: &'a Path,
     pub(crate) max_body: usize,
     pub(crate) max_model_bytes: usize,
+    /// Where answers wait for their feedback.
+    pub(crate) ledger: Arc<crate::feedback::Ledger>,
 }
 
 impl ControlPlane {
@@ -123,7 +125,12 @@ impl ControlPlane {
         .await?;
         let recorder = Arc::new(Recorder::default());
         let snapshot = Snapshot::assemble(states.values(), &backends, &recorder)?;
-        let gateway = Arc::new(Gateway::new(snapshot, Arc::clone(&recorder), boot.max_body));
+        let gateway = Arc::new(Gateway::new(
+            snapshot,
+            Arc::clone(&recorder),
+            boot.max_body,
+            boot.ledger,
+        ));
         Ok(Arc::new(Self {
             store,
             gateway,

@@ -1,7 +1,7 @@
 //! What the control API shows of a service: its route, versions with their role and weight,
 //! and each version's live numbers.
 
-use crate::telemetry::{ErrorKind, Recorder, VersionKey};
+use crate::telemetry::{Divergence, ErrorKind, Recorder, ShadowSums, VersionKey, VersionStats};
 use rollgate_core::catalog::ServiceState;
 use rollgate_core::config::{file::RouteFile, route_file, VersionSource};
 use rollgate_core::route::fmt_bps;
@@ -44,6 +44,31 @@ pub(crate) struct StatsView {
     pub(crate) p50_ms: f64,
     pub(crate) p95_ms: f64,
     pub(crate) p99_ms: f64,
+    /// p95 over the last minute only (the histogram percentiles above are since start).
+    pub(crate) recent_p95_ms: Option<f64>,
+    /// Labelled rows and the share a classifier got right (`None` before any label).
+    pub(crate) labelled: u64,
+    pub(crate) accuracy: Option<f64>,
+    /// Mean absolute error of labelled regression rows.
+    pub(crate) mae: Option<f64>,
+    /// Rewards reported and their mean.
+    pub(crate) rewards: u64,
+    pub(crate) mean_reward: Option<f64>,
+    /// Rows invalid on their face (NaN, out of range, undeclared class).
+    pub(crate) invalid: u64,
+    /// Shadow comparison with the served version on mirrored requests.
+    pub(crate) shadow: Option<ShadowView>,
+}
+
+/// How a mirrored version compared with the answers users got.
+#[derive(Debug, Serialize)]
+pub(crate) struct ShadowView {
+    #[serde(flatten)]
+    pub(crate) sums: ShadowSums,
+    pub(crate) disagreement_rate: f64,
+    /// Median of the candidate's latency over stable's, on the same requests.
+    pub(crate) median_latency_ratio: Option<f64>,
+    pub(crate) examples: Vec<Divergence>,
 }
 
 /// Builds the view of a service.
@@ -108,5 +133,51 @@ fn stats(recorder: &Recorder, service: &str, version: &str) -> StatsView {
         p50_ms: ms(lat.p50_us),
         p95_ms: ms(lat.p95_us),
         p99_ms: ms(lat.p99_us),
+        ..outcomes(&s)
+    }
+}
+
+fn median_ratio(pairs: &[(f64, f64)]) -> Option<f64> {
+    let mut r: Vec<f64> = pairs
+        .iter()
+        .filter(|(a, _)| *a > 0.0)
+        .map(|(a, b)| b / a)
+        .collect();
+    r.sort_by(f64::total_cmp);
+    r.get(r.len() / 2).copied()
+}
+
+fn ratio(num: f64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num / den as f64)
+}
+
+/// The feedback, validity and shadow part of a version's numbers.
+fn outcomes(s: &VersionStats) -> StatsView {
+    let o = s.outcomes().sums();
+    let minute_ago = std::time::Instant::now()
+        .checked_sub(std::time::Duration::from_secs(60))
+        .unwrap_or_else(std::time::Instant::now);
+    let mut recent = s.recent().since(minute_ago);
+    recent.sort_by(f64::total_cmp);
+    let sh = s.shadow().sums();
+    // Labels of a regressor leave errors; a perfect regressor reads as a classifier, harmlessly.
+    let regression = o.sq_error > 0.0;
+    StatsView {
+        recent_p95_ms: (!recent.is_empty()).then(|| recent[(recent.len() - 1) * 95 / 100]),
+        labelled: o.labelled,
+        accuracy: (!regression)
+            .then(|| ratio(o.correct as f64, o.labelled))
+            .flatten(),
+        mae: regression.then(|| ratio(o.abs_error, o.labelled)).flatten(),
+        rewards: o.rewards,
+        mean_reward: ratio(o.reward_sum, o.rewards),
+        invalid: s.outcomes().invalid(),
+        shadow: (sh.compared > 0 || sh.candidate_errors > 0).then(|| ShadowView {
+            disagreement_rate: ratio(sh.disagreements as f64, sh.compared).unwrap_or(0.0),
+            median_latency_ratio: median_ratio(&s.shadow().latency_pairs()),
+            sums: sh,
+            examples: s.shadow().examples(),
+        }),
+        ..StatsView::default()
     }
 }

@@ -6,6 +6,7 @@ use super::protocol::{self, Protocol};
 use super::snapshot::{ServiceRuntime, VersionRuntime};
 use super::{mirror, v1, Gateway};
 use crate::backend::{BackendReply, BackendRequest, Body, Speaks};
+use crate::feedback::{Predicted, Record};
 use crate::telemetry::ErrorKind;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -41,16 +42,28 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let facts = route_facts(gw, &svc, &mut call).await?;
     let decision = decide(&svc.route, &facts.view(), draws());
     let version = svc.version(decision.serve);
-    if let Some(target) = decision.mirror {
-        mirror::spawn(gw, &svc, target, &mut call).await?;
-    }
+    let shadow = match decision.mirror {
+        Some(target) => mirror::spawn(gw, &svc, target, &mut call).await?,
+        None => None,
+    };
     let _in_flight = version.stats.start();
     let started = Instant::now();
-    let (response, error) = match version.backend.speaks() {
+    let request_id = call.request_id.clone();
+    let (response, error, predicted) = match version.backend.speaks() {
         Speaks::Tensors => tensors(gw, &svc, version, call).await,
-        Speaks::Http => forward(gw, version, call).await,
+        Speaks::Http => {
+            let (r, e) = forward(gw, version, call).await;
+            (r, e, Predicted::Opaque)
+        }
     };
-    version.stats.finish(started.elapsed(), error);
+    let latency = started.elapsed();
+    version.stats.finish(latency, error);
+    if error.is_none() {
+        remember(gw, &svc, version, request_id, &predicted);
+        if let Some(tx) = shadow {
+            let _ = tx.send(mirror::Primary { predicted, latency });
+        }
+    }
     let mut response = response;
     response
         .headers_mut()
@@ -63,6 +76,41 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
         response.status(),
     );
     Ok(response)
+}
+
+/// Keeps the answer for feedback that may come later.
+fn remember(
+    gw: &Gateway,
+    svc: &ServiceRuntime,
+    version: &VersionRuntime,
+    request_id: String,
+    predicted: &Predicted,
+) {
+    let record = Record {
+        service: Arc::clone(&svc.shared_name),
+        version: Arc::clone(&version.shared_name),
+        stats: Arc::clone(&version.stats),
+        predicted: predicted.clone(),
+        at: std::time::Instant::now(),
+        shadow: None,
+        labelled: false,
+        rewarded: false,
+    };
+    gw.ledger.insert(request_id, record);
+}
+
+/// What a version's outputs predicted, as feedback judges it.
+pub(crate) fn predicted(outputs: &[OutputTensor]) -> Predicted {
+    if let Some((labels, _, _)) = v1::classifier(outputs) {
+        return Predicted::Classes(labels.to_vec());
+    }
+    match outputs {
+        [OutputTensor {
+            data: TensorData::F32(values),
+            ..
+        }] => Predicted::Values(values.clone()),
+        _ => Predicted::Opaque,
+    }
 }
 
 /// Reads the facts, first reading the body when the sticky key lives in it.
@@ -128,29 +176,31 @@ async fn tensors(
     svc: &ServiceRuntime,
     version: &VersionRuntime,
     mut call: Call,
-) -> (Response, Option<ErrorKind>) {
+) -> (Response, Option<ErrorKind>, Predicted) {
     let style = call.protocol.style();
+    let failed = |(r, e): (Response, Option<ErrorKind>)| (r, e, Predicted::Opaque);
     let body = match read(gw, &mut call).await {
         Ok(b) => b,
-        Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
+        Err(e) => return failed((e.respond(style), Some(ErrorKind::BadRequest))),
     };
     let (batch, decoded) = match call.protocol.decode(&body, &call.headers, svc.input_width) {
         Ok(d) => d,
-        Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
+        Err(e) => return failed((e.respond(style), Some(ErrorKind::BadRequest))),
     };
     match version.backend.call(BackendRequest::Tensors(batch)).await {
         Ok(BackendReply::Tensors(outputs)) => {
-            record_outputs(version, &outputs);
+            record_outputs(svc, version, &outputs);
             (
                 protocol::encode(decoded, &outputs, svc, &version.name, &call.request_id),
                 None,
+                predicted(&outputs),
             )
         }
-        Ok(BackendReply::Http(_)) => internal(style),
-        Err(e) => (
+        Ok(BackendReply::Http(_)) => failed(internal(style)),
+        Err(e) => failed((
             backend_error(e.kind, e.message).respond(style),
             Some(e.kind),
-        ),
+        )),
     }
 }
 
@@ -179,10 +229,22 @@ fn backend_error(kind: ErrorKind, message: String) -> ApiError {
     }
 }
 
-/// Counts the predicted classes (or regression values) of a batch: the output distribution.
-pub(crate) fn record_outputs(version: &VersionRuntime, outputs: &[OutputTensor]) {
+/// Counts the predicted classes (or regression values) of a batch: the output distribution,
+/// and the outputs invalid on their face (an undeclared class, NaN, a value out of range).
+pub(crate) fn record_outputs(
+    svc: &ServiceRuntime,
+    version: &VersionRuntime,
+    outputs: &[OutputTensor],
+) {
+    let stats = &version.stats;
     if let Some((labels, _, _)) = v1::classifier(outputs) {
-        labels.iter().for_each(|&l| version.stats.record_class(l));
+        labels.iter().for_each(|&l| stats.record_class(l));
+        let declared = svc.output.classes.len();
+        let unknown = labels
+            .iter()
+            .filter(|&&l| declared > 0 && usize::try_from(l).map_or(true, |l| l >= declared))
+            .count();
+        stats.outcomes().record_invalid(unknown as u64);
     } else if let [OutputTensor {
         data: TensorData::F32(values),
         ..
@@ -190,7 +252,15 @@ pub(crate) fn record_outputs(version: &VersionRuntime, outputs: &[OutputTensor])
     {
         values
             .iter()
-            .for_each(|&v| version.stats.record_value(f64::from(v)));
+            .for_each(|&v| stats.record_value(f64::from(v)));
+        let range = svc.output.range;
+        let invalid = values
+            .iter()
+            .filter(|v| {
+                v.is_nan() || range.is_some_and(|(lo, hi)| !(lo..=hi).contains(&f64::from(**v)))
+            })
+            .count();
+        stats.outcomes().record_invalid(invalid as u64);
     }
 }
 

@@ -1,41 +1,59 @@
 //! Mirroring: a copy of a request goes to another version, detached from the client's request,
 //! under a bounded number of concurrent copies. When the bound is reached the copy is dropped
 //! and counted, never queued: the client's answer and latency never depend on the mirror.
+//!
+//! Once both answers exist, the copy's task compares them (shadow divergence) and attaches the
+//! candidate's answer to the request's feedback record, so a label joined later credits both.
 
 use super::dispatch::{self, Call};
 use super::error::ApiError;
 use super::snapshot::ServiceRuntime;
 use super::Gateway;
 use crate::backend::{BackendReply, BackendRequest, Speaks};
-use crate::telemetry::ErrorKind;
+use crate::feedback::{Ledger, Predicted};
+use crate::telemetry::{Divergence, ErrorKind};
 use http_body_util::{BodyExt, Full};
 use rollgate_core::route::VersionIdx;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-/// Sends a copy of the call to `target` if a mirror slot is free.
+/// How long a copy waits for the served answer to compare with; the served request has its
+/// own timeouts, this only bounds a copy whose primary vanished.
+const PRIMARY_WAIT: Duration = Duration::from_secs(60);
+
+/// The served version's answer, handed to the copy's task for comparison.
+#[derive(Debug)]
+pub(crate) struct Primary {
+    pub(crate) predicted: Predicted,
+    pub(crate) latency: Duration,
+}
+
+/// Sends a copy of the call to `target` if a mirror slot is free; the returned sender takes
+/// the served answer when it exists (dropping it means the served request failed).
 pub(crate) async fn spawn(
     gw: &Gateway,
     svc: &Arc<ServiceRuntime>,
     target: VersionIdx,
     call: &mut Call,
-) -> Result<(), ApiError> {
+) -> Result<Option<oneshot::Sender<Primary>>, ApiError> {
     let version = svc.version(target);
     let Ok(permit) = Arc::clone(&gw.mirror_slots).try_acquire_owned() else {
         version.stats.record_mirror_dropped();
-        return Ok(());
+        return Ok(None);
     };
     let body = dispatch::read(gw, call).await?;
     let request = match version.backend.speaks() {
         Speaks::Tensors => match call.protocol.decode(&body, &call.headers, svc.input_width) {
             Ok((batch, _)) => BackendRequest::Tensors(batch),
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(None),
         },
         Speaks::Http => {
             // The copy goes to the path a served request would (`predict_path`...); one that
             // cannot be addressed is dropped, like one that cannot be decoded.
             let Ok(uri) = dispatch::mapped_uri(version, call.protocol, &call.uri) else {
-                return Ok(());
+                return Ok(None);
             };
             let mut req = http::Request::new(
                 Full::new(body)
@@ -49,21 +67,114 @@ pub(crate) async fn spawn(
         }
     };
     version.stats.record_mirrored();
-    let svc = Arc::clone(svc);
+    let (tx, rx) = oneshot::channel();
+    let copy = Copy {
+        svc: Arc::clone(svc),
+        target,
+        request_id: call.request_id.clone(),
+        ledger: Arc::clone(&gw.ledger),
+    };
     tokio::spawn(async move {
         let _permit = permit;
-        let version = svc.version(target);
+        copy.run(request, rx).await;
+    });
+    Ok(Some(tx))
+}
+
+/// One mirrored copy in flight.
+struct Copy {
+    svc: Arc<ServiceRuntime>,
+    target: VersionIdx,
+    request_id: String,
+    ledger: Arc<Ledger>,
+}
+
+impl Copy {
+    async fn run(self, request: BackendRequest, primary: oneshot::Receiver<Primary>) {
+        let version = self.svc.version(self.target);
         let started = Instant::now();
         let outcome = version.backend.call(request).await;
-        let error = match &outcome {
-            Ok(BackendReply::Tensors(_)) => None,
-            Ok(BackendReply::Http(resp)) => resp
-                .status()
-                .is_server_error()
-                .then_some(ErrorKind::Upstream5xx),
-            Err(e) => Some(e.kind),
+        let latency = started.elapsed();
+        let (predicted, error) = match outcome {
+            Ok(BackendReply::Tensors(outputs)) => (super::dispatch::predicted(&outputs), None),
+            Ok(BackendReply::Http(resp)) => (
+                Predicted::Opaque,
+                resp.status()
+                    .is_server_error()
+                    .then_some(ErrorKind::Upstream5xx),
+            ),
+            Err(e) => (Predicted::Opaque, Some(e.kind)),
         };
-        tracing::debug!(service = %svc.name, version = %version.name, ?error, micros = started.elapsed().as_micros() as u64, "mirrored");
-    });
-    Ok(())
+        tracing::debug!(service = %self.svc.name, version = %version.name, ?error, micros = latency.as_micros() as u64, "mirrored");
+        let Ok(Ok(served)) = tokio::time::timeout(PRIMARY_WAIT, primary).await else {
+            return;
+        };
+        let shadow = version.stats.shadow();
+        if error.is_some() {
+            shadow.record_error();
+            return;
+        }
+        if let Some((rows, differ, abs_diff)) = compare(&served.predicted, &predicted) {
+            let example = (differ > 0).then(|| Divergence {
+                request_id: self.request_id.clone(),
+                stable: describe(&served.predicted),
+                candidate: describe(&predicted),
+            });
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            shadow.record(
+                rows,
+                differ,
+                abs_diff,
+                (ms(served.latency), ms(latency)),
+                example,
+            );
+        }
+        let stats = Arc::clone(&version.stats);
+        let now = std::time::Instant::now();
+        let _ = self.ledger.with(&self.request_id, now, |r| {
+            r.shadow = Some((stats, predicted));
+        });
+    }
+}
+
+/// `(rows, rows that differ, summed absolute difference)` of two answers to the same input,
+/// when both were interpreted and have the same shape.
+fn compare(stable: &Predicted, candidate: &Predicted) -> Option<(u64, u64, f64)> {
+    match (stable, candidate) {
+        (Predicted::Classes(a), Predicted::Classes(b)) if a.len() == b.len() => {
+            let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+            Some((a.len() as u64, differ as u64, 0.0))
+        }
+        (Predicted::Values(a), Predicted::Values(b)) if a.len() == b.len() => {
+            let diff: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).abs()).sum();
+            let differ = a.iter().zip(b).filter(|(x, y)| x != y).count();
+            Some((a.len() as u64, differ as u64, diff))
+        }
+        _ => None,
+    }
+}
+
+fn describe(p: &Predicted) -> String {
+    match p {
+        Predicted::Classes(c) => format!("{c:?}"),
+        Predicted::Values(v) => format!("{v:?}"),
+        Predicted::Opaque => "(not interpreted)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comparisons_count_rows_that_differ() {
+        let a = Predicted::Classes(vec![0, 1, 2]);
+        let b = Predicted::Classes(vec![0, 2, 2]);
+        assert_eq!(compare(&a, &b), Some((3, 1, 0.0)));
+        let x = Predicted::Values(vec![1.0, 2.0]);
+        let y = Predicted::Values(vec![1.5, 2.0]);
+        assert_eq!(compare(&x, &y), Some((2, 1, 0.5)));
+        assert_eq!(compare(&a, &x), None);
+        assert_eq!(compare(&a, &Predicted::Classes(vec![0])), None);
+    }
 }

@@ -7,12 +7,14 @@
 mod dispatch;
 pub(crate) mod error;
 mod facts;
+mod feedback;
 mod mirror;
 pub(crate) mod oip;
 mod protocol;
 pub(crate) mod snapshot;
 mod v1;
 
+use crate::feedback::Ledger;
 use crate::telemetry::{Exposition, Recorder, WeightSource};
 use arc_swap::ArcSwap;
 use axum::extract::{Path, Request, State};
@@ -38,10 +40,16 @@ pub(crate) struct Gateway {
     exposition: Exposition,
     max_body: usize,
     mirror_slots: Arc<Semaphore>,
+    ledger: Arc<Ledger>,
 }
 
 impl Gateway {
-    pub(crate) fn new(snapshot: Snapshot, recorder: Arc<Recorder>, max_body: usize) -> Self {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        recorder: Arc<Recorder>,
+        max_body: usize,
+        ledger: Arc<Ledger>,
+    ) -> Self {
         let snapshot = Arc::new(ArcSwap::from_pointee(snapshot));
         let weights = Arc::new(RouteWeights(Arc::clone(&snapshot)));
         let exposition = Exposition::new(Arc::clone(&recorder), weights);
@@ -50,6 +58,7 @@ impl Gateway {
             exposition,
             max_body,
             mirror_slots: Arc::new(Semaphore::new(MIRROR_SLOTS)),
+            ledger,
         }
     }
 
@@ -94,6 +103,7 @@ impl WeightSource for RouteWeights {
 pub(crate) fn routes(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/models/{service}/predict", post(predict_v1))
+        .route("/v1/feedback", post(feedback::receive))
         .route("/v2/models/{service}/infer", post(infer))
         .route(
             "/v2/models/{service}/versions/{version}/infer",

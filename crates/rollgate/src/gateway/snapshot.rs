@@ -18,6 +18,8 @@ pub(crate) type Backends = HashMap<(String, String), Arc<dyn Backend>>;
 #[derive(Debug)]
 pub(crate) struct VersionRuntime {
     pub(crate) name: String,
+    /// The name again, shareable without an allocation (feedback records hold it).
+    pub(crate) shared_name: Arc<str>,
     /// `x-model-version` value, built once per snapshot rather than per answer.
     pub(crate) header: http::HeaderValue,
     pub(crate) backend: Arc<dyn Backend>,
@@ -32,6 +34,8 @@ pub(crate) struct VersionRuntime {
 #[derive(Debug)]
 pub(crate) struct ServiceRuntime {
     pub(crate) name: String,
+    /// The name again, shareable without an allocation (feedback records hold it).
+    pub(crate) shared_name: Arc<str>,
     pub(crate) input_width: usize,
     pub(crate) output: OutputSpec,
     pub(crate) route: RouteTable,
@@ -118,6 +122,7 @@ fn service(
             header: http::HeaderValue::from_str(name)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("invalid")),
             name: name.clone(),
+            shared_name: name.as_str().into(),
             backend,
             stats,
             predict_path,
@@ -126,6 +131,7 @@ fn service(
     }
     Ok(ServiceRuntime {
         name: spec.name.clone(),
+        shared_name: spec.name.as_str().into(),
         input_width: spec.input_width,
         output: spec.output.clone(),
         route: spec.route.clone(),

@@ -91,6 +91,7 @@ impl prometheus_client::collector::Collector for Collector {
             &all,
             |m, s| m.encode_counter::<NoLabelSet, _, u64>(&s.mirror_counts().1, None),
         )?;
+        encode_outcomes(&mut enc, &all)?;
         encode_latency(&mut enc, &all)?;
         encode_classes(&mut enc, &all)?;
         encode_values(&mut enc, &all)?;
@@ -113,6 +114,56 @@ fn family(
         each(&mut m.encode_family(&l)?, stats)?;
     }
     Ok(())
+}
+
+/// Feedback, invalid outputs and shadow comparisons: the counters accuracy, reward and
+/// divergence are computed from (by PromQL, or by Rollgate's own analysis).
+fn encode_outcomes(
+    enc: &mut DescriptorEncoder<'_>,
+    all: &[(VersionKey, Arc<VersionStats>)],
+) -> Result<(), std::fmt::Error> {
+    type Read = fn(&VersionStats) -> u64;
+    let counters: [(&str, &str, Read); 6] = [
+        ("labelled_predictions", "Answered rows a ground-truth label was joined to.", |s| s.outcomes().sums().labelled),
+        ("correct_predictions", "Labelled rows a classifier got right.", |s| s.outcomes().sums().correct),
+        ("invalid_predictions", "Rows whose output was invalid: NaN, out of the declared range, or an undeclared class.", |s| s.outcomes().invalid()),
+        ("rewards", "Rewards (conversions) reported for answered requests.", |s| s.outcomes().sums().rewards),
+        ("shadow_compared", "Rows a mirrored version answered and compared with the served answer.", |s| s.shadow().sums().compared),
+        ("shadow_disagreements", "Compared rows on which the mirrored version's answer differed.", |s| s.shadow().sums().disagreements),
+    ];
+    for (name, help, read) in counters {
+        family(enc, name, help, None, MetricType::Counter, all, |m, s| {
+            m.encode_counter::<NoLabelSet, _, u64>(&read(s), None)
+        })?;
+    }
+    type ReadF64 = fn(&VersionStats) -> f64;
+    let sums: [(&str, &str, ReadF64); 2] = [
+        (
+            "prediction_abs_error",
+            "Summed absolute error of labelled regression rows.",
+            |s| s.outcomes().sums().abs_error,
+        ),
+        (
+            "prediction_squared_error",
+            "Summed squared error of labelled regression rows.",
+            |s| s.outcomes().sums().sq_error,
+        ),
+    ];
+    for (name, help, read) in sums {
+        family(enc, name, help, None, MetricType::Counter, all, |m, s| {
+            m.encode_counter::<NoLabelSet, _, u64>(&read(s), None)
+        })?;
+    }
+    let help = "Summed reward reported for answered requests (may fall: rewards can be negative).";
+    family(
+        enc,
+        "reward_amount",
+        help,
+        None,
+        MetricType::Gauge,
+        all,
+        |m, s| m.encode_gauge(&s.outcomes().sums().reward_sum),
+    )
 }
 
 fn encode_errors(

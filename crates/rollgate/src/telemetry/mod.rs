@@ -6,9 +6,15 @@
 
 mod exposition;
 mod histogram;
+mod outcomes;
+mod recent;
+mod shadow;
 
 pub(crate) use exposition::{Exposition, WeightSource};
 pub(crate) use histogram::ShardedHistogram;
+pub(crate) use outcomes::Outcomes;
+pub(crate) use recent::RecentLatencies;
+pub(crate) use shadow::{Divergence, Shadow, ShadowSums};
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -70,6 +76,9 @@ pub(crate) struct VersionStats {
     values: ValueHistogram,
     mirrored: AtomicU64,
     mirror_dropped: AtomicU64,
+    recent: RecentLatencies,
+    outcomes: Outcomes,
+    shadow: Shadow,
 }
 
 impl VersionStats {
@@ -84,6 +93,9 @@ impl VersionStats {
             values: ValueHistogram::new(value_bounds),
             mirrored: AtomicU64::new(0),
             mirror_dropped: AtomicU64::new(0),
+            recent: RecentLatencies::default(),
+            outcomes: Outcomes::default(),
+            shadow: Shadow::default(),
         }
     }
 
@@ -100,6 +112,22 @@ impl VersionStats {
             self.errors[kind.index()].fetch_add(1, Relaxed);
         }
         self.latency.record(latency);
+        self.recent.record(std::time::Instant::now(), latency);
+    }
+
+    /// The latest latencies with their times, for analysis windows.
+    pub(crate) fn recent(&self) -> &RecentLatencies {
+        &self.recent
+    }
+
+    /// Labels, rewards and invalid outputs.
+    pub(crate) fn outcomes(&self) -> &Outcomes {
+        &self.outcomes
+    }
+
+    /// Comparisons with stable on mirrored requests.
+    pub(crate) fn shadow(&self) -> &Shadow {
+        &self.shadow
     }
 
     /// Counts one predicted class label.
