@@ -43,7 +43,10 @@ fn flag(at: &str, key: &str, f: &FlagFile, segments: &Segments) -> Result<Flag, 
     let lookup = |field: &str, name: &str| variant_index(&names, &format!("{at}.{field}"), name);
     let salt = f.salt.clone().unwrap_or_else(|| key.to_owned());
     if salt.is_empty() {
-        return Err(ConfigError::invalid(format!("{at}.salt"), "must not be empty"));
+        return Err(ConfigError::invalid(
+            format!("{at}.salt"),
+            "must not be empty",
+        ));
     }
     let rules = f
         .rules
@@ -108,12 +111,7 @@ fn targets(
     Ok(out)
 }
 
-fn rule(
-    at: &str,
-    r: &RuleFile,
-    names: &[&str],
-    segments: &Segments,
-) -> Result<Rule, ConfigError> {
+fn rule(at: &str, r: &RuleFile, names: &[&str], segments: &Segments) -> Result<Rule, ConfigError> {
     let clauses = r
         .clauses
         .iter()
@@ -143,7 +141,11 @@ fn serve(at: &str, s: &ServeFile, names: &[&str]) -> Result<Serve, ConfigError> 
 
 fn rollout(at: &str, r: &RolloutFile, names: &[&str]) -> Result<Rollout, ConfigError> {
     let shares = shares(at, r)?;
-    let unit = if r.percent.is_some() { "percent" } else { "bps" };
+    let unit = if r.percent.is_some() {
+        "percent"
+    } else {
+        "bps"
+    };
     let mut ranges: Vec<(usize, u32)> = Vec::with_capacity(shares.len());
     let mut end = 0u32;
     for (name, bps) in shares {
@@ -160,7 +162,10 @@ fn rollout(at: &str, r: &RolloutFile, names: &[&str]) -> Result<Rollout, ConfigE
         return Err(ConfigError::invalid(at, problem));
     }
     if r.bucket_by.as_deref() == Some("") {
-        return Err(ConfigError::invalid(format!("{at}.bucket_by"), "must not be empty"));
+        return Err(ConfigError::invalid(
+            format!("{at}.bucket_by"),
+            "must not be empty",
+        ));
     }
     Ok(Rollout {
         bucket_by: r.bucket_by.clone(),

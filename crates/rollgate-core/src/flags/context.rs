@@ -117,6 +117,9 @@ mod tests {
         assert_eq!(ctx.get("key"), Some(Value::Str("u1")));
         assert_eq!(ctx.get("missing"), None);
         assert_eq!(Context::new().get("key"), None);
-        assert_eq!(Context::new().attr("key", true).get("key"), Some(Value::Bool(true)));
+        assert_eq!(
+            Context::new().attr("key", true).get("key"),
+            Some(Value::Bool(true))
+        );
     }
 }

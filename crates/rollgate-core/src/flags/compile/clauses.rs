@@ -113,7 +113,10 @@ fn wanted(op: Op) -> &'static [Ordering] {
 
 /// Guards the arms the caller already handled, without a panic in library code.
 fn unreachable_op(field: &str) -> Result<Test, ConfigError> {
-    Err(ConfigError::invalid(field, "operator takes no single value"))
+    Err(ConfigError::invalid(
+        field,
+        "operator takes no single value",
+    ))
 }
 
 fn single<'c>(at: &str, op: Op, c: &'c ClauseFile) -> Result<&'c Scalar, ConfigError> {
@@ -140,11 +143,7 @@ fn list<'c>(at: &str, op: Op, c: &'c ClauseFile) -> Result<&'c [Scalar], ConfigE
     }
 }
 
-fn in_segment(
-    at: &str,
-    c: &ClauseFile,
-    segments: Option<&Segments>,
-) -> Result<Test, ConfigError> {
+fn in_segment(at: &str, c: &ClauseFile, segments: Option<&Segments>) -> Result<Test, ConfigError> {
     let segments = segments.ok_or_else(|| {
         ConfigError::invalid(format!("{at}.op"), "a segment cannot reference segments")
     })?;
