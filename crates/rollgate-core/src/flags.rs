@@ -8,6 +8,28 @@
 //! Flags are written as [`file::FlagSetFile`] (YAML or the control API), compiled once into a
 //! [`FlagSet`] that cannot hold an invalid reference, and evaluated on the hot path by
 //! [`evaluate`], which never fails or panics.
+//!
+//! ```
+//! use rollgate_core::flags::{Context, FlagSet, Reason};
+//!
+//! let flags = FlagSet::from_yaml(r#"
+//! flags:
+//!   checkout-model:
+//!     enabled: true
+//!     variants: { stable: fraud-v1, candidate: fraud-v2 }
+//!     default_variant: stable
+//!     off_variant: stable
+//!     targets: { candidate: [alice] }
+//!     rules:
+//!       - clauses: [{ attribute: country, op: in, values: [FR, DE] }]
+//!         serve: { rollout: { percent: { stable: 90, candidate: 10 } } }
+//! "#)?;
+//! // The gateway borrows attribute values from the request: no copies.
+//! let ctx = Context::with_key("alice").attr("country", "FR");
+//! let e = flags.evaluate("checkout-model", &ctx);
+//! assert_eq!((e.version, e.reason), (Some("fraud-v2"), Reason::TargetMatch));
+//! # Ok::<(), rollgate_core::config::ConfigError>(())
+//! ```
 
 mod clause;
 mod compile;

@@ -269,7 +269,10 @@ fn duplicate_and_unknown_keys_are_parse_errors() {
     let Err(ConfigError::Parse(p)) = FlagSet::from_yaml(&dup) else {
         panic!("duplicate flag accepted")
     };
-    assert!(p.contains("duplicate name `checkout-model`"), "{p}");
+    assert!(
+        p.starts_with("flags: duplicate name `checkout-model`"),
+        "{p}"
+    );
     let unknown = BASE.replace("enabled: true", "enabled: true\n    colour: red");
     assert!(matches!(
         FlagSet::from_yaml(&unknown),

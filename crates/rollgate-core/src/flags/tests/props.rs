@@ -52,3 +52,22 @@ proptest! {
         }
     }
 }
+
+fn split(candidate_bps: u32) -> crate::flags::FlagSet {
+    set(&format!(
+        "flags:\n  f:\n    enabled: true\n    variants: {{stable: v1, candidate: v2}}\n    \
+         default_variant: stable\n    off_variant: stable\n    rules:\n      - serve:\n          \
+         rollout: {{bps: {{stable: {}, candidate: {candidate_bps}}}}}\n",
+        10_000 - candidate_bps
+    ))
+}
+
+proptest! {
+    #[test]
+    fn a_larger_share_keeps_every_user_it_had(key in any::<String>(), a in 0u32..=10_000, b in 0u32..=10_000) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let ctx = Context::with_key(&key);
+        let serves_candidate = |bps| split(bps).evaluate("f", &ctx).variant == Some("candidate");
+        prop_assert!(!serves_candidate(lo) || serves_candidate(hi));
+    }
+}
