@@ -14,7 +14,9 @@ pub struct PlanFile {
     /// What an operator's abort does; instant when absent.
     #[serde(default)]
     pub abort: Option<AbortFile>,
-    /// Steps and strategy shorthands, in order.
+    /// Steps and strategy shorthands, in order. Each is a one-key mapping (`- canary: {..}`)
+    /// or a bare word (`- promote`), rather than serde_yaml_ng's default `!tag` for enums.
+    #[serde(with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub steps: Vec<StageFile>,
 }
 
