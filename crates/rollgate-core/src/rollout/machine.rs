@@ -16,7 +16,7 @@ mod results;
 mod rolling;
 
 use super::event::{Action, Event, Notification, NotifyKind};
-use super::state::{Phase, RolloutState, Verdict, MAX_VERDICTS};
+use super::state::{PauseReason, Phase, RolloutState, Verdict, MAX_VERDICTS};
 use super::step::Step;
 use crate::time::UnixMillis;
 
@@ -72,9 +72,18 @@ fn dispatch(cx: &mut Ctx, event: Event) {
 
 /// The actions that put traffic where `state` says it is, and restart the current step's
 /// outstanding work (analysis, smoke checks, the rolling batch in flight). For a restart:
-/// load the persisted state, apply these, then tick as usual. Empty once terminal or pending.
+/// load the persisted state, apply these, then tick as usual.
+///
+/// Empty once terminal or pending, and while paused by a manual intervention: the operator's
+/// hand-set traffic is what the store holds and must survive the restart.
 pub fn reconcile(state: &RolloutState) -> Vec<Action> {
-    if state.phase.is_terminal() || state.phase == Phase::Pending {
+    let by_hand = matches!(
+        state.phase,
+        Phase::Paused {
+            reason: PauseReason::Intervention { .. }
+        }
+    );
+    if state.phase.is_terminal() || state.phase == Phase::Pending || by_hand {
         return Vec::new();
     }
     let mut cx = Ctx {

@@ -4,6 +4,7 @@ mod examples;
 mod flows;
 mod machine;
 mod plan;
+mod plan_errors;
 mod props;
 
 use super::*;

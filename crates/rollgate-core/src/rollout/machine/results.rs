@@ -5,9 +5,10 @@
 
 use super::{finish, progress, Ctx};
 use crate::analysis::Outcome;
-use crate::rollout::event::{Event, NotifyKind};
-use crate::rollout::state::{PauseReason, Phase, RollbackReason, Verdict};
+use crate::rollout::event::{Action, Event, NotifyKind};
+use crate::rollout::state::{PauseReason, Phase, RollbackReason, Verdict, Weights};
 use crate::rollout::step::{AnalysisStep, Step};
+use crate::route::TOTAL_BPS;
 
 /// A verdict on the running analysis.
 pub(super) fn analysis(cx: &mut Ctx, outcome: Outcome, summary: String) {
@@ -115,11 +116,8 @@ pub(super) fn ab_concluded(cx: &mut Ctx, winner: Option<String>, summary: &str) 
     cx.record(text);
     match (ab.promote_winner, winner) {
         (true, Some(w)) => {
-            cx.s.weights =
-                crate::rollout::state::Weights::Split(vec![(w.clone(), crate::route::TOTAL_BPS)]);
-            cx.emit(crate::rollout::event::Action::SetWeights(
-                cx.s.weights.clone(),
-            ));
+            cx.s.weights = Weights::Split(vec![(w.clone(), TOTAL_BPS)]);
+            cx.emit(Action::SetWeights(cx.s.weights.clone()));
             finish::promote(cx, w);
         }
         (true, None) => finish::rollback(cx, RollbackReason::NoWinner, summary),

@@ -259,3 +259,23 @@ fn notifications_carry_the_rollout_context() {
     assert_eq!((n.step, n.steps), (2, 6));
     assert_eq!(n.candidate_bps, 1_000);
 }
+
+#[test]
+fn a_restart_during_an_intervention_keeps_the_operators_traffic() {
+    let hand = Event::ManualIntervention {
+        verb: "/set-canary-ratio".into(),
+        detail: "ratio 0.3".into(),
+    };
+    let s = step(&holding(), hand, 1).state;
+    let reloaded: RolloutState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert!(reconcile(&reloaded).is_empty());
+    let gate = gated();
+    assert_eq!(
+        reconcile(&gate),
+        vec![
+            candidate(1_000),
+            Action::SetMirror { bps: 0 },
+            Action::SetHeaderRoute(None)
+        ]
+    );
+}
