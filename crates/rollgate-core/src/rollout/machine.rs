@@ -1,0 +1,191 @@
+//! The rollout state machine: `step(state, event, now) -> Transition { state, actions }`.
+//!
+//! Every transition is a pure function of its inputs: the caller owns the clock, the traffic
+//! counters, the judge and the network, and carries out the returned actions. It persists the
+//! new state after every transition, so a restart resumes from exactly where it stopped; call
+//! [`reconcile`] then to re-apply the traffic the state says should be in place.
+//!
+//! Sticky users: the machine only sets weights. Keeping a user on the same version as weights
+//! move, and not letting sticky users skew the realised split, is the router's job (it hashes
+//! sticky keys into fixed buckets, so raising the candidate only moves stable users over).
+
+mod control;
+mod finish;
+mod progress;
+mod results;
+mod rolling;
+
+use super::event::{Action, Event, Notification, NotifyKind};
+use super::state::{PauseReason, Phase, RolloutState, Verdict, MAX_VERDICTS};
+use super::step::Step;
+use crate::time::UnixMillis;
+
+/// The result of one transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// The next state, to persist.
+    pub state: RolloutState,
+    /// What the caller must do, in order.
+    pub actions: Vec<Action>,
+}
+
+/// Applies one event at time `now`.
+pub fn step(state: &RolloutState, event: Event, now: UnixMillis) -> Transition {
+    let mut cx = Ctx {
+        s: state.clone(),
+        actions: Vec::new(),
+        now,
+    };
+    if state.phase.is_terminal() {
+        if event_is_tick(&event) {
+            return cx.finish();
+        }
+        cx.ignored(&event);
+        return cx.finish();
+    }
+    dispatch(&mut cx, event);
+    cx.finish()
+}
+
+fn event_is_tick(event: &Event) -> bool {
+    matches!(event, Event::Tick { .. })
+}
+
+fn dispatch(cx: &mut Ctx, event: Event) {
+    match event {
+        Event::Tick { candidate_requests } => {
+            cx.s.requests.observe(candidate_requests);
+            progress::tick(cx);
+        }
+        Event::AnalysisResult { outcome, summary } => results::analysis(cx, outcome, summary),
+        Event::SmokeResult { passed, summary } => results::smoke(cx, passed, &summary),
+        Event::RollingProgress(report) => rolling::report(cx, report),
+        Event::AbTestConcluded { winner, summary } => results::ab_concluded(cx, winner, &summary),
+        Event::Pause => control::pause(cx),
+        Event::Resume => control::resume(cx),
+        Event::Approve => control::approve(cx),
+        Event::Abort => finish::abort(cx),
+        Event::PromoteFull => control::promote_full(cx),
+        Event::ManualIntervention { verb, detail } => control::intervention(cx, &verb, &detail),
+    }
+}
+
+/// The actions that put traffic where `state` says it is, and restart the current step's
+/// outstanding work (analysis, smoke checks, the rolling batch in flight). For a restart:
+/// load the persisted state, apply these, then tick as usual.
+///
+/// Empty once terminal or pending, and while paused by a manual intervention: the operator's
+/// hand-set traffic is what the store holds and must survive the restart.
+pub fn reconcile(state: &RolloutState) -> Vec<Action> {
+    let by_hand = matches!(
+        state.phase,
+        Phase::Paused {
+            reason: PauseReason::Intervention { .. }
+        }
+    );
+    if state.phase.is_terminal() || state.phase == Phase::Pending || by_hand {
+        return Vec::new();
+    }
+    let mut cx = Ctx {
+        s: state.clone(),
+        actions: Vec::new(),
+        now: state.clock.started_at,
+    };
+    cx.restore_traffic();
+    progress::restart_work(&mut cx);
+    cx.actions
+}
+
+/// A transition being built: the state so far, the actions so far and the clock.
+struct Ctx {
+    s: RolloutState,
+    actions: Vec<Action>,
+    now: UnixMillis,
+}
+
+impl Ctx {
+    fn finish(self) -> Transition {
+        Transition {
+            state: self.s,
+            actions: self.actions,
+        }
+    }
+
+    fn emit(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    fn record(&mut self, text: impl Into<String>) {
+        self.actions.push(Action::RecordEvent(text.into()));
+    }
+
+    fn notify(&mut self, kind: NotifyKind, message: impl Into<String>) {
+        let n = Notification {
+            kind,
+            rollout: self.s.name.clone(),
+            service: self.s.target.service.clone(),
+            candidate: self.s.target.candidate.clone(),
+            step: self.s.index + 1,
+            steps: self.s.steps.len(),
+            candidate_bps: self.s.weights.candidate_bps(&self.s.target.candidate),
+            message: message.into(),
+        };
+        self.actions.push(Action::Notify(n));
+    }
+
+    fn current(&self) -> Option<Step> {
+        self.s.current().cloned()
+    }
+
+    fn elapsed(&self) -> u64 {
+        self.s.clock.elapsed(self.now)
+    }
+
+    /// `where` as `step 3/9 (analysis)` for records.
+    fn at(&self) -> String {
+        let kind = self.current().map_or("none", |s| s.kind());
+        format!("step {}/{} ({kind})", self.s.index + 1, self.s.steps.len())
+    }
+
+    fn ignored(&mut self, event: &Event) {
+        let what = event_name(event);
+        let text = format!(
+            "ignored {what}: rollout is {:?} at {}",
+            self.s.phase,
+            self.at()
+        );
+        self.record(text);
+    }
+
+    fn push_verdict(&mut self, v: Verdict) {
+        self.s.verdicts.push(v);
+        let excess = self.s.verdicts.len().saturating_sub(MAX_VERDICTS);
+        self.s.verdicts.drain(..excess);
+    }
+
+    /// Re-applies weights, mirror and header rule as the state records them.
+    fn restore_traffic(&mut self) {
+        self.emit(Action::SetWeights(self.s.weights.clone()));
+        self.emit(Action::SetMirror {
+            bps: self.s.mirror_bps,
+        });
+        self.emit(Action::SetHeaderRoute(self.s.header_route.clone()));
+    }
+}
+
+/// Snake-case name of an event, for records.
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::Tick { .. } => "tick",
+        Event::AnalysisResult { .. } => "analysis_result",
+        Event::SmokeResult { .. } => "smoke_result",
+        Event::RollingProgress(_) => "rolling_progress",
+        Event::AbTestConcluded { .. } => "ab_test_concluded",
+        Event::Pause => "pause",
+        Event::Resume => "resume",
+        Event::Approve => "approve",
+        Event::Abort => "abort",
+        Event::PromoteFull => "promote_full",
+        Event::ManualIntervention { .. } => "manual_intervention",
+    }
+}
