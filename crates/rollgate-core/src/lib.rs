@@ -14,6 +14,6 @@ pub mod route;
 pub mod router;
 pub mod stats;
 pub mod tensor;
-pub mod time;
 #[cfg(test)]
 mod testing;
+pub mod time;
