@@ -1,0 +1,150 @@
+//! Checks on shadow pairs: the same mirrored request answered by the stable version and by
+//! the candidate. Pairing removes the request-to-request variation, so paired tests need far
+//! fewer samples than unpaired ones to see the same difference.
+
+use super::continuous::{effect, point_decision};
+use super::evaluation::{show, show_p, Decision, Evaluation, Input};
+use crate::analysis::template::{Metric, Percentile};
+use crate::analysis::window::nearest_rank;
+use crate::stats::{mcnemar, wilcoxon_signed_rank, wilson_interval, Counts, PairedOutcomes};
+
+/// Relative latency on pairs: the percentile of each side of the paired sample as effect,
+/// Wilcoxon's signed-rank test (one-sided, candidate slower) as evidence.
+pub(super) fn latency(input: &Input<'_>, p: Percentile) -> Evaluation {
+    let (metric, check) = (input.check.metric, input.check);
+    let pairs = &input.candidate.shadow.latency_pairs_ms;
+    let (s, c): (Vec<f64>, Vec<f64>) = pairs.iter().copied().unzip();
+    let q = match p {
+        Percentile::P50 => 0.50,
+        Percentile::P95 => 0.95,
+        Percentile::P99 => 0.99,
+    };
+    let at = |xs: &[f64]| {
+        let mut sorted = xs.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        nearest_rank(&sorted, q)
+    };
+    let (bv, cv) = (at(&s), at(&c));
+    let (exceeds, effect) = effect(metric, check.condition, bv, cv);
+    let test = wilcoxon_signed_rank(&s, &c).ok();
+    let significant = test.is_some_and(|t| t.p_greater < input.alpha);
+    let decision = match (exceeds, significant) {
+        (true, true) => Decision::Fail,
+        (false, _) => Decision::Pass,
+        (true, false) => Decision::Undecided,
+    };
+    let reason = format!(
+        "{metric} on {} shadow pairs {} (candidate) vs {} (stable): {effect} {} {} {}, Wilcoxon p={}",
+        pairs.len(),
+        show(metric, cv),
+        show(metric, bv),
+        if exceeds { ">" } else { "≤" },
+        check.condition.key(),
+        check.condition.value(),
+        test.map_or("n/a".to_owned(), |t| show_p(t.p_greater))
+    );
+    Evaluation {
+        decision,
+        baseline_value: Some(bv),
+        candidate_value: Some(cv),
+        p_value: test.map(|t| t.p_greater),
+        statistic: test.map(|t| t.w_plus),
+        samples: pairs.len() as u64,
+        reason,
+        state: None,
+    }
+}
+
+/// Relative accuracy on labelled pairs: the paired difference of accuracies as effect,
+/// McNemar's test on the discordant pairs as evidence (McNemar 1947).
+pub(super) fn accuracy(input: &Input<'_>, margin: f64) -> Evaluation {
+    let (metric, alpha) = (input.check.metric, input.alpha);
+    let k = input.candidate.shadow.correctness;
+    let n = k.total();
+    let (acc_s, acc_c) = (
+        (k.both + k.stable_only) as f64 / n as f64,
+        (k.both + k.candidate_only) as f64 / n as f64,
+    );
+    let test = mcnemar(&PairedOutcomes {
+        both: k.both,
+        stable_only: k.stable_only,
+        candidate_only: k.candidate_only,
+        neither: k.neither,
+    });
+    let drop = acc_s - acc_c;
+    let worse_significantly = k.stable_only > k.candidate_only && test.p_value < alpha;
+    let decision = match (drop > margin, worse_significantly) {
+        (true, true) => Decision::Fail,
+        (false, _) => Decision::Pass,
+        (true, false) => Decision::Undecided,
+    };
+    let reason = format!(
+        "{metric} on {n} labelled shadow pairs {} (candidate) vs {} (stable): {:+.1} points vs max_decrease {} points, McNemar p={} ({} vs {} discordant)",
+        show(metric, acc_c),
+        show(metric, acc_s),
+        -drop * 100.0,
+        margin * 100.0,
+        show_p(test.p_value),
+        k.candidate_only,
+        k.stable_only
+    );
+    Evaluation {
+        decision,
+        baseline_value: Some(acc_s),
+        candidate_value: Some(acc_c),
+        p_value: Some(test.p_value),
+        statistic: Some(test.statistic),
+        samples: n,
+        reason,
+        state: None,
+    }
+}
+
+/// `shadow_disagreement` (Wilson interval of the disagreement rate against max + noise floor)
+/// and `shadow_mae` (mean absolute output difference, point value).
+pub(super) fn shadow(input: &Input<'_>) -> Evaluation {
+    let (metric, check) = (input.check.metric, input.check);
+    let sh = &input.candidate.shadow;
+    if sh.n == 0 {
+        return Evaluation::no_data(format!("{metric}: no shadow pairs yet"));
+    }
+    let bound = check.condition.value() + check.noise_floor;
+    let floor = format!(
+        "max {} + noise floor {}",
+        check.condition.value(),
+        check.noise_floor
+    );
+    if metric == Metric::ShadowMae {
+        let v = sh.sum_abs_diff / sh.n as f64;
+        return point_decision(
+            metric,
+            sh.n >= check.min_samples,
+            v > bound,
+            None,
+            v,
+            sh.n,
+            floor,
+        );
+    }
+    let Ok(counts) = Counts::new(sh.disagreements, sh.n) else {
+        return Evaluation::no_data(format!("{metric}: more disagreements than pairs"));
+    };
+    let Ok(ci) = wilson_interval(counts, 1.0 - input.alpha) else {
+        return Evaluation::no_data(format!("{metric}: no shadow pairs yet"));
+    };
+    let decision = if ci.lower > bound {
+        Decision::Fail
+    } else if ci.upper <= bound {
+        Decision::Pass
+    } else {
+        Decision::Undecided
+    };
+    let reason = format!(
+        "{metric} {} over {} pairs (Wilson interval {}..{}) vs {floor}",
+        show(metric, counts.rate()),
+        sh.n,
+        show(metric, ci.lower),
+        show(metric, ci.upper)
+    );
+    Evaluation::point(decision, None, counts.rate(), sh.n, reason)
+}

@@ -1,0 +1,180 @@
+//! What one version measured over one analysis window: a plain data record the binary fills
+//! from its counters and the judge reads.
+//!
+//! Every count is *cumulative since the analysis began* (the start of the rollout stage): the
+//! sequential tests of the judge compare cumulative counts at each look, and their guarantee
+//! holds only if a look never forgets earlier traffic. All fields default to zero, so a caller
+//! fills only what it measures; a check whose data is absent stays inconclusive.
+
+use serde::{Deserialize, Serialize};
+
+/// One version's measurements over the analysis window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VersionWindow {
+    /// Requests answered by this version (warm-up requests excluded).
+    pub requests: u64,
+    /// Failed requests, by cause.
+    pub errors: ErrorCounts,
+    /// Response latency.
+    pub latency: LatencySummary,
+    /// Predictions whose true label arrived later.
+    pub labelled: Labelled,
+    /// Business rewards (conversions are 0/1 rewards).
+    pub rewards: Rewards,
+    /// Predictions that failed output validation (wrong shape, NaN, out-of-range class).
+    pub invalid_predictions: u64,
+    /// Histogram of outputs: counts per class index, or per score bin. Compared between
+    /// versions bin by bin, so both must use the same bins.
+    pub output_histogram: Vec<u64>,
+    /// Mirrored requests answered by both this version and the stable one (shadow mode).
+    pub shadow: ShadowPairs,
+    /// Warm-up state of the version.
+    pub warmup: Warmup,
+}
+
+/// Failed requests by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErrorCounts {
+    /// The model itself failed (inference error, bad output).
+    pub model: u64,
+    /// The upstream server answered with a 5xx status.
+    pub upstream_5xx: u64,
+    /// No answer within the deadline.
+    pub timeout: u64,
+    /// The request was malformed for this version (input schema, shape).
+    pub bad_request: u64,
+}
+
+impl ErrorCounts {
+    /// All errors, whatever the cause.
+    pub fn total(&self) -> u64 {
+        self.model + self.upstream_5xx + self.timeout + self.bad_request
+    }
+}
+
+/// Latency percentiles over all requests, and a bounded sample for rank tests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencySummary {
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// A uniform sample of latencies in ms (e.g. a reservoir of a few thousand), for the
+    /// Mann–Whitney test. Bounded by the binary so a window stays small.
+    pub samples_ms: Vec<f64>,
+}
+
+impl LatencySummary {
+    /// Percentiles computed from `samples` (nearest rank), keeping the samples.
+    pub fn from_samples(samples_ms: Vec<f64>) -> Self {
+        let mut sorted = samples_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        Self {
+            p50_ms: nearest_rank(&sorted, 0.50),
+            p95_ms: nearest_rank(&sorted, 0.95),
+            p99_ms: nearest_rank(&sorted, 0.99),
+            samples_ms,
+        }
+    }
+}
+
+/// The `q`-quantile of a sorted sample by the nearest-rank method, 0 when empty.
+pub(crate) fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Predictions whose ground truth is known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Labelled {
+    /// Classification: correct predictions among `total`.
+    pub correct: u64,
+    /// Classification: labelled predictions.
+    pub total: u64,
+    /// Regression: Σ |prediction - truth|.
+    pub sum_abs_error: f64,
+    /// Regression: Σ (prediction - truth)².
+    pub sum_sq_error: f64,
+    /// Regression: labelled predictions.
+    pub n: u64,
+}
+
+/// Rewards observed after predictions (a conversion is a reward of 0 or 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rewards {
+    /// Rewarded predictions.
+    pub n: u64,
+    /// Σ reward.
+    pub sum: f64,
+    /// Σ reward².
+    pub sum_sq: f64,
+}
+
+impl Rewards {
+    /// Rewards of `conversions` conversions out of `n` trials.
+    pub fn conversions(conversions: u64, n: u64) -> Self {
+        let c = conversions as f64;
+        Self {
+            n,
+            sum: c,
+            sum_sq: c,
+        }
+    }
+}
+
+/// Mirrored requests: the same input answered by the stable version and by this one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShadowPairs {
+    /// Mirrored requests answered by both.
+    pub n: u64,
+    /// Pairs whose outputs disagree (different class, or beyond the output tolerance).
+    pub disagreements: u64,
+    /// Σ |candidate output - stable output| over pairs (regression outputs).
+    pub sum_abs_diff: f64,
+    /// Paired latencies `(stable_ms, candidate_ms)` of a sample of pairs, for Wilcoxon.
+    pub latency_pairs_ms: Vec<(f64, f64)>,
+    /// Paired correctness of labelled pairs, for McNemar.
+    pub correctness: PairedCorrectness,
+}
+
+/// Labelled mirrored pairs tallied by which version was right.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PairedCorrectness {
+    /// Both versions right.
+    pub both: u64,
+    /// Only the stable version right.
+    pub stable_only: u64,
+    /// Only the candidate right.
+    pub candidate_only: u64,
+    /// Both wrong.
+    pub neither: u64,
+}
+
+impl PairedCorrectness {
+    /// All labelled pairs.
+    pub fn total(&self) -> u64 {
+        self.both + self.stable_only + self.candidate_only + self.neither
+    }
+}
+
+/// Whether the version has finished warming up (caches, JIT, lazily loaded weights).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Warmup {
+    /// The binary considers the version warm.
+    pub warm: bool,
+    /// Requests served during warm-up, excluded from every other field.
+    pub warmup_requests: u64,
+}
