@@ -6,8 +6,10 @@
 mod backend;
 mod cli;
 mod control;
+mod controller;
 mod feedback;
 mod gateway;
+mod metrics_source;
 mod serve;
 mod store;
 mod telemetry;

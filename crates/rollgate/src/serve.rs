@@ -7,7 +7,10 @@ use crate::cli::ServeArgs;
 use crate::control::api::{self, Admin};
 use crate::control::auth::{self, Token};
 use crate::control::plane::{Boot, ControlPlane};
+use crate::controller::webhook::WebhookConfig;
+use crate::controller::{Controller, Settings};
 use crate::gateway;
+use crate::metrics_source::local::LocalSource;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Context;
 use axum::Router;
@@ -77,6 +80,7 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
     for svc in plane.gateway().snapshot().services.values() {
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
+    let controller = start_controller(&plane, &config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let data = bind(config.data_addr, "data").await?;
     let data_task = spawn_server(
@@ -86,7 +90,7 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
     );
     let (admin_addr, token) = admin_binding(&config);
     let admin = bind(admin_addr, "admin").await?;
-    let admin_app = admin_routes(&plane, &config, token);
+    let admin_app = admin_routes(&plane, &controller, &config, token);
     let admin_task = spawn_server(admin, admin_app, stop_rx);
     stop_signal.await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
@@ -112,9 +116,38 @@ fn admin_binding(config: &Config) -> (SocketAddr, Token) {
     (addr, Token(token.map(Into::into)))
 }
 
-fn admin_routes(plane: &Arc<ControlPlane>, config: &Config, token: Token) -> Router {
+/// Starts the rollout controller over the gateway's own measurements, with the built-in
+/// analysis template unless the config redefines it.
+async fn start_controller(
+    plane: &Arc<ControlPlane>,
+    config: &Config,
+) -> anyhow::Result<Arc<Controller>> {
+    let mut templates = crate::controller::builtin_templates()?;
+    templates.extend(config.templates.iter().cloned());
+    let settings = Settings {
+        tick: config.rollout_tick,
+        templates,
+        webhooks: WebhookConfig {
+            urls: config.webhooks.clone(),
+            backoff: config.webhook_backoff,
+            timeout: std::time::Duration::from_secs(5),
+        },
+    };
+    let source = Arc::new(LocalSource::new(Arc::clone(plane.recorder())));
+    Controller::start(Arc::clone(plane), source, settings)
+        .await
+        .context("loading rollouts")
+}
+
+fn admin_routes(
+    plane: &Arc<ControlPlane>,
+    controller: &Arc<Controller>,
+    config: &Config,
+    token: Token,
+) -> Router {
     let admin = Admin {
         plane: Arc::clone(plane),
+        controller: Arc::clone(controller),
         default_service: config.default_service.as_str().into(),
     };
     api::routes(admin)

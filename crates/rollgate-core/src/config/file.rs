@@ -19,6 +19,9 @@ pub struct ConfigFile {
     /// How long answers are kept for late labels and rewards.
     #[serde(default)]
     pub feedback: FeedbackFile,
+    /// Rollout controller settings and analysis templates.
+    #[serde(default)]
+    pub rollouts: RolloutsFile,
     /// Services by name.
     pub services: OrderedMap<ServiceFile>,
 }
@@ -33,6 +36,43 @@ pub struct AdminFile {
     /// Service the root seed verbs (`/update-model`, ...) act on; defaults to the first one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_service: Option<String>,
+}
+
+/// `rollouts:`
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutsFile {
+    /// How often the controller looks at every rollout, milliseconds.
+    #[serde(default = "default_tick")]
+    pub tick_ms: u64,
+    /// URLs that receive a JSON POST at each rollout milestone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<String>,
+    /// First retry delay of a failed webhook, milliseconds (doubled at each attempt).
+    #[serde(default = "default_webhook_backoff")]
+    pub webhook_backoff_ms: u64,
+    /// Analysis templates by name (a built-in `default` exists unless redefined here).
+    #[serde(default)]
+    pub templates: OrderedMap<crate::analysis::AnalysisTemplate>,
+}
+
+impl Default for RolloutsFile {
+    fn default() -> Self {
+        Self {
+            tick_ms: default_tick(),
+            webhooks: Vec::new(),
+            webhook_backoff_ms: default_webhook_backoff(),
+            templates: OrderedMap::default(),
+        }
+    }
+}
+
+fn default_tick() -> u64 {
+    1000
+}
+
+fn default_webhook_backoff() -> u64 {
+    500
 }
 
 /// `feedback:`

@@ -68,6 +68,14 @@ pub struct Config {
     pub feedback_records: usize,
     /// How long an answer waits for its feedback.
     pub feedback_ttl: Duration,
+    /// How often the rollout controller ticks.
+    pub rollout_tick: Duration,
+    /// Webhook receivers of rollout milestones.
+    pub webhooks: Vec<String>,
+    /// First retry delay of a webhook.
+    pub webhook_backoff: Duration,
+    /// Analysis templates declared in the file, by name.
+    pub templates: Vec<(String, crate::analysis::AnalysisTemplate)>,
     /// The services, in declaration order.
     pub services: Vec<ServiceSpec>,
 }

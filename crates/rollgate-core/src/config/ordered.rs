@@ -7,8 +7,14 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// Entries in the order the file declares them; duplicates are a parse error.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
 
 impl<V> OrderedMap<V> {
     /// The keys in order.

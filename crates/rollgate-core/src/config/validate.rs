@@ -56,6 +56,10 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         shutdown_grace: Duration::from_millis(file.limits.shutdown_grace_ms),
         feedback_records: file.feedback.max_records,
         feedback_ttl: Duration::from_secs(file.feedback.ttl_seconds),
+        rollout_tick: Duration::from_millis(file.rollouts.tick_ms.max(10)),
+        webhooks: file.rollouts.webhooks,
+        webhook_backoff: Duration::from_millis(file.rollouts.webhook_backoff_ms),
+        templates: file.rollouts.templates.0,
         services,
     })
 }

@@ -21,6 +21,9 @@ pub(crate) enum CallError {
     /// The server could not be reached or failed (5xx): exit code 3.
     #[error("{0}")]
     Unavailable(String),
+    /// The command line asks for something that cannot be done as written: exit code 2.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CallError {
@@ -29,6 +32,7 @@ impl CallError {
         match self {
             CallError::Refused { .. } => 1,
             CallError::Unavailable(_) => 3,
+            CallError::Usage(_) => 2,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod client;
+mod rollout;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use client::{AdminClient, CallError};
@@ -121,6 +122,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Start and steer automated rollouts (canary, blue/green, shadow, A/B).
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCmd),
+    /// Work with rollout plan files.
+    #[command(subcommand)]
+    Plan(rollout::PlanCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
     /// Example: rollgate completions bash > /etc/bash_completion.d/rollgate
@@ -179,6 +186,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
             init_tracing(cli.log_format);
             return crate::serve::run(args).map(|()| 0);
         }
+        Command::Plan(cmd) => {
+            return rollout::show(&cmd).map(|()| 0);
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -224,7 +234,8 @@ async fn call(c: &AdminClient, command: Command, out: Output) -> Result<(), Call
         Command::Events { service, limit } => {
             admin::events(c, service.as_deref(), limit, out).await
         }
-        Command::Serve(_) | Command::Completions { .. } => Ok(()),
+        Command::Rollout(cmd) => rollout::run(c, cmd, out).await,
+        Command::Serve(_) | Command::Completions { .. } | Command::Plan(_) => Ok(()),
     }
 }
 

@@ -23,6 +23,7 @@ pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 #[derive(Debug, Clone)]
 pub(crate) struct Admin {
     pub(crate) plane: Arc<ControlPlane>,
+    pub(crate) controller: Arc<crate::controller::Controller>,
     pub(crate) default_service: Arc<str>,
 }
 
@@ -77,6 +78,14 @@ pub(crate) fn routes(admin: Admin) -> Router {
             get(get_route).put(put_route),
         )
         .route("/api/v1/events", get(events))
+        .route(
+            "/api/v1/services/{service}/rollout",
+            get(super::rollout::get).post(super::rollout::begin),
+        )
+        .route(
+            "/api/v1/services/{service}/rollout/{verb}",
+            post(super::rollout::act),
+        )
         .nest("/api/v1/services/{service}", verbs.clone())
         .merge(verbs)
         .fallback(not_found)
@@ -340,13 +349,13 @@ async fn set_canary_ratio(
         ApiError::bad_request("bad_json", format!("expected {{\"ratio\": 0.1}}: {e}"))
     })?;
     let bps = ratio_to_bps(r.ratio).map_err(ControlError::from)?;
-    changed(
-        &admin,
-        &service,
-        expected_revision(r.revision, &headers)?,
-        Change::SetCanaryRatio(bps),
-    )
-    .await
+    let expected = expected_revision(r.revision, &headers)?;
+    let resp = changed(&admin, &service, expected, Change::SetCanaryRatio(bps)).await?;
+    admin
+        .controller
+        .intervened(&service, "set-canary-ratio")
+        .await;
+    Ok(resp)
 }
 
 async fn accept_next_model(
@@ -354,7 +363,12 @@ async fn accept_next_model(
     Svc(service): Svc,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    changed(&admin, &service, if_match(&headers)?, Change::AcceptNext).await
+    let resp = changed(&admin, &service, if_match(&headers)?, Change::AcceptNext).await?;
+    admin
+        .controller
+        .intervened(&service, "accept-next-model")
+        .await;
+    Ok(resp)
 }
 
 async fn rollback(
@@ -362,5 +376,7 @@ async fn rollback(
     Svc(service): Svc,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    changed(&admin, &service, if_match(&headers)?, Change::Rollback).await
+    let resp = changed(&admin, &service, if_match(&headers)?, Change::Rollback).await?;
+    admin.controller.intervened(&service, "rollback").await;
+    Ok(resp)
 }

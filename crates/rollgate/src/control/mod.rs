@@ -5,6 +5,7 @@ pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod loader;
 pub(crate) mod plane;
+mod rollout;
 pub(crate) mod seed;
 mod upload;
 pub(crate) mod view;

@@ -146,6 +146,11 @@ impl ControlPlane {
         &self.gateway
     }
 
+    /// The durable store.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The per-version statistics.
     pub(crate) fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder

@@ -11,6 +11,7 @@ mod feedback;
 mod mirror;
 pub(crate) mod oip;
 mod protocol;
+mod smoke;
 pub(crate) mod snapshot;
 mod v1;
 

@@ -1,5 +1,6 @@
 //! Durable control state behind the [`Store`] trait: service documents with their revision,
-//! content-addressed model blobs and the append-only event log.
+//! content-addressed model blobs, the state of each service's rollout and the append-only
+//! event log.
 //!
 //! Every change is one transaction: the service document (checked against the revision the
 //! caller read, so concurrent changes conflict instead of overwriting each other) and the event
@@ -102,6 +103,16 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         service: &StoredService,
         event: &NewEvent,
     ) -> Result<(), StoreError>;
+    /// Writes the latest state of a service's rollout (one per service, replaced whole) and,
+    /// with it in the same transaction, the event of the transition.
+    async fn save_rollout(
+        &self,
+        service: &str,
+        state: &Value,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError>;
+    /// The latest rollout state of every service that had one.
+    async fn rollouts(&self) -> Result<Vec<(String, Value)>, StoreError>;
     /// Appends an event that changes no service (e.g. a refused reconciliation).
     async fn record(&self, event: &NewEvent) -> Result<i64, StoreError>;
     /// Stores model bytes under their sha256 (idempotent) and returns it.

@@ -31,6 +31,10 @@ const SCHEMA: &[&str] = &[
         after_doc TEXT,
         detail TEXT)",
     "CREATE INDEX IF NOT EXISTS events_by_service ON events (service, id)",
+    "CREATE TABLE IF NOT EXISTS rollouts (
+        service TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at BIGINT NOT NULL)",
 ];
 
 /// SQLite-backed [`Store`].
@@ -127,6 +131,45 @@ impl Store for SqliteStore {
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn save_rollout(
+        &self,
+        service: &str,
+        state: &serde_json::Value,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO rollouts (service, state, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (service) DO UPDATE SET state = excluded.state,
+             updated_at = excluded.updated_at",
+        )
+        .bind(service)
+        .bind(state.to_string())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rollouts(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query("SELECT service, state FROM rollouts ORDER BY service")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let service: String = row.get("service");
+                let text: String = row.get("state");
+                let state = serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(service.clone(), e.to_string()))?;
+                Ok((service, state))
+            })
+            .collect()
     }
 
     async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {

@@ -148,3 +148,34 @@ async fn blobs_are_content_addressed_and_idempotent() {
         "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
     );
 }
+
+#[tokio::test]
+async fn a_rollout_state_is_replaced_whole_with_its_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).await.expect("open");
+    let first = serde_json::json!({"index": 0});
+    store
+        .save_rollout("iris", &first, Some(&event("rollout_started")))
+        .await
+        .expect("save");
+    let second = serde_json::json!({"index": 1});
+    store
+        .save_rollout("iris", &second, None)
+        .await
+        .expect("save");
+    drop(store);
+    let store = SqliteStore::open(dir.path()).await.expect("reopen");
+    assert_eq!(
+        store.rollouts().await.expect("read"),
+        vec![("iris".to_owned(), second)]
+    );
+    let events = store
+        .events(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "rollout_started");
+}

@@ -1,0 +1,229 @@
+//! Carrying out a rollout's actions: route changes through the control plane, analysis
+//! windows, smoke requests, promotion and rollback, notifications and notes.
+
+use super::analysis::{AnalysisRun, Pair};
+use super::{report, route, Controller, RolloutError, Run};
+use crate::store::NewEvent;
+use rollgate_core::analysis::{AnalysisTemplate, Outcome};
+use rollgate_core::catalog::Change;
+use rollgate_core::rollout::{Action, Event, InstanceReport, SmokeCheck, Step};
+use rollgate_core::route::RouteSpec;
+use std::collections::BTreeMap;
+
+/// Refuses a plan that names an analysis template nobody defined, or a step this gateway
+/// cannot carry out, before anything changes.
+pub(super) fn check_plan(
+    templates: &BTreeMap<String, AnalysisTemplate>,
+    steps: &[Step],
+) -> Result<(), RolloutError> {
+    for (i, s) in steps.iter().enumerate() {
+        match s {
+            Step::Analysis(a) if !templates.contains_key(&a.template) => {
+                let known: Vec<&str> = templates.keys().map(String::as_str).collect();
+                return Err(RolloutError::BadPlan(format!(
+                    "steps[{i}]: no analysis template `{}` (templates: {})",
+                    a.template,
+                    known.join(", ")
+                )));
+            }
+            Step::Rolling(_) => {
+                return Err(RolloutError::BadPlan(format!(
+                    "steps[{i}]: rolling updates replace upstream instances, which this gateway \
+                     does not manage yet; use a canary or blue/green plan"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Controller {
+    /// Carries out one action; returns the event it produced, if any (a smoke result...).
+    pub(super) async fn execute(
+        &self,
+        service: &str,
+        run: &mut Run,
+        action: Action,
+    ) -> Option<Event> {
+        let target = run.state.target.clone();
+        let (stable, candidate) = (target.stable.as_str(), target.candidate.as_str());
+        match action {
+            Action::SetWeights(w) => {
+                self.reroute(service, |s| route::with_weights(s, &w, stable, candidate))
+                    .await
+            }
+            Action::SetMirror { bps } => {
+                self.reroute(service, |s| route::with_mirror(s, candidate, bps))
+                    .await
+            }
+            Action::SetHeaderRoute(h) => {
+                self.reroute(service, |s| route::with_header_route(s, h.as_ref()))
+                    .await
+            }
+            Action::StartAnalysis {
+                template,
+                window_ms,
+                ..
+            } => {
+                let t = self.templates.get(&template)?.clone();
+                let pair = Pair {
+                    service,
+                    baseline: stable,
+                    candidate,
+                };
+                run.analysis = Some(AnalysisRun::start(
+                    self.source.as_ref(),
+                    &pair,
+                    &template,
+                    t,
+                    window_ms,
+                ));
+                None
+            }
+            Action::RunSmoke { checks } => Some(self.smoke(service, candidate, &checks).await),
+            Action::ReplaceInstances { .. } | Action::RestoreInstances { .. } => {
+                Some(Event::RollingProgress(InstanceReport::Failed {
+                    detail: "rolling updates are not managed by this gateway".into(),
+                }))
+            }
+            Action::ConcludeAbTest { variants, .. } => {
+                let (winner, summary) = report::ab_conclusion(self, service, &variants);
+                Some(Event::AbTestConcluded { winner, summary })
+            }
+            Action::Promote { version } => {
+                self.promote(service, &version).await;
+                None
+            }
+            Action::Rollback { reason } => {
+                self.reroute(service, |s| route::all_stable(s, stable, candidate))
+                    .await;
+                run.report = Some(report::incident(self, run, &reason));
+                None
+            }
+            Action::Notify(n) => {
+                self.hooks.send(n);
+                None
+            }
+            Action::RecordEvent(text) => {
+                self.note(service, &text).await;
+                None
+            }
+        }
+    }
+
+    /// Rewrites the service's route; a refusal is logged and noted, the rollout goes on.
+    async fn reroute(
+        &self,
+        service: &str,
+        f: impl FnOnce(RouteSpec) -> RouteSpec,
+    ) -> Option<Event> {
+        let state = self.plane.service(service).await.ok()?;
+        let spec = f(state.spec.route.to_spec());
+        if let Err(e) = self
+            .plane
+            .change(service, None, Change::SetRoute(spec), "rollout")
+            .await
+        {
+            tracing::error!(service, error = %e, "rollout route change refused");
+            self.note(service, &format!("route change refused: {e}"))
+                .await;
+        }
+        None
+    }
+
+    async fn promote(&self, service: &str, version: &str) {
+        let Ok(state) = self.plane.service(service).await else {
+            return;
+        };
+        let r = &state.spec.route;
+        let is_candidate = r.candidate().is_some_and(|c| r.name(c) == version);
+        let stable = r.name(r.stable()).to_owned();
+        self.reroute(service, |s| route::with_mirror(s, version, 0))
+            .await;
+        let change = if is_candidate {
+            Change::AcceptNext
+        } else if version == stable {
+            return;
+        } else {
+            let mut spec = r.to_spec();
+            spec.mirror = None;
+            spec.weights = vec![(version.to_owned(), rollgate_core::route::TOTAL_BPS)];
+            spec.candidate = Some(stable.clone());
+            spec.stable = Some(version.to_owned());
+            Change::SetRoute(spec)
+        };
+        if let Err(e) = self.plane.change(service, None, change, "rollout").await {
+            tracing::error!(service, error = %e, "promotion refused");
+            self.note(service, &format!("promotion refused: {e}")).await;
+        }
+    }
+
+    /// Sends each smoke request to the candidate and checks its answer and latency.
+    async fn smoke(&self, service: &str, candidate: &str, checks: &[SmokeCheck]) -> Event {
+        let mut failures = Vec::new();
+        for (i, c) in checks.iter().enumerate() {
+            match self
+                .plane
+                .gateway()
+                .smoke(service, candidate, &c.body)
+                .await
+            {
+                Err(e) => failures.push(format!("check {i}: {e}")),
+                Ok((answer, took)) => {
+                    let got = first_prediction(&answer);
+                    if let Some(want) = &c.expect_prediction {
+                        if &got != want {
+                            failures.push(format!("check {i}: expected {want}, got {got}"));
+                        }
+                    }
+                    let ms = took.as_secs_f64() * 1e3;
+                    if c.max_latency_ms.is_some_and(|max| ms > max as f64) {
+                        failures.push(format!("check {i}: took {ms:.1} ms"));
+                    }
+                }
+            }
+        }
+        Event::SmokeResult {
+            passed: failures.is_empty(),
+            summary: if failures.is_empty() {
+                format!("{} smoke checks passed", checks.len())
+            } else {
+                failures.join("; ")
+            },
+        }
+    }
+
+    pub(super) async fn note(&self, service: &str, text: &str) {
+        let event = NewEvent {
+            actor: "rollout".into(),
+            service: Some(service.to_owned()),
+            kind: "rollout_note".into(),
+            before: None,
+            after: None,
+            detail: Some(serde_json::json!({ "note": text })),
+        };
+        if let Err(e) = self.plane.store().record(&event).await {
+            tracing::error!(service, error = %e, "rollout note not stored");
+        }
+    }
+}
+
+/// The first row's prediction as text: a class name, or a number.
+fn first_prediction(answer: &serde_json::Value) -> String {
+    let first = &answer[0];
+    match first.get("class") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => first.to_string(),
+    }
+}
+
+/// What an analysis outcome means in a report.
+pub(super) fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Inconclusive => "inconclusive",
+    }
+}

@@ -1,0 +1,40 @@
+//! Smoke requests: a blue/green candidate is asked fixed questions directly, before any user
+//! reaches it, and its answers and latency are checked (seed 004's smoke test suite).
+
+use super::protocol::Protocol;
+use super::{v1, Gateway};
+use crate::backend::{BackendReply, BackendRequest, Speaks};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+impl Gateway {
+    /// Sends one v1 predict body to a version of a service, bypassing the route table; returns
+    /// the predictions as the v1 endpoint renders them and the time the version took.
+    pub(crate) async fn smoke(
+        &self,
+        service: &str,
+        version: &str,
+        body: &str,
+    ) -> Result<(Value, Duration), String> {
+        let svc = self.service(service).map_err(|e| e.message)?;
+        let idx = svc
+            .route
+            .index_of(version)
+            .ok_or_else(|| format!("no version `{version}` in `{service}`"))?;
+        let v = svc.version(idx);
+        if v.backend.speaks() != Speaks::Tensors {
+            return Err("smoke checks run against in-process (ONNX) versions".into());
+        }
+        let (batch, _) = Protocol::V1
+            .decode(body.as_bytes(), &http::HeaderMap::new(), svc.input_width)
+            .map_err(|e| e.message)?;
+        let started = Instant::now();
+        match v.backend.call(BackendRequest::Tensors(batch)).await {
+            Ok(BackendReply::Tensors(outputs)) => {
+                Ok((v1::predictions(&outputs, &svc.output), started.elapsed()))
+            }
+            Ok(BackendReply::Http(_)) => Err("unexpected upstream answer".into()),
+            Err(e) => Err(e.message),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Rollouts end to end through the real binary: a canary of the better model is promoted, a
+//! canary of the bad model is rolled back early with an incident report, a blue/green switch
+//! runs its smoke checks, an operator abort and a manual intervention act at once, and a
+//! rollout survives `kill -9` at the same step.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::http::Request;
+use common::node::Node;
+use common::upstream::{Mode, Upstreams};
+use common::{eventually, workspace_root, TempDir};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Fast ticks, a quality template judging accuracy from labels, and a webhook receiver.
+fn config(candidate: &str, webhook: Option<SocketAddr>) -> String {
+    let hooks = webhook.map_or(String::new(), |a| {
+        format!("  webhooks: [\"http://{a}/hook\"]\n  webhook_backoff_ms: 50\n")
+    });
+    format!(
+        r#"
+rollouts:
+  tick_ms: 100
+{hooks}  templates:
+    quality:
+      checks:
+        - metric: error_rate
+          max_increase: 0.05
+        - metric: accuracy
+          max_decrease: 0.10
+          min_samples: 40
+services:
+  iris:
+    input_width: 4
+    output: {{ classes: [setosa, versicolor, virginica] }}
+    versions:
+      v1: {{ onnx: "builtin:iris-v1" }}
+      {candidate}: {{ onnx: "builtin:iris-{candidate}" }}
+    route:
+      stable: v1
+      candidate: {candidate}
+      weights: {{ v1: 100 }}
+"#
+    )
+}
+
+fn start(dir: &TempDir, candidate: &str, webhook: Option<SocketAddr>) -> Node {
+    let path = dir.write("rollgate.yaml", config(candidate, webhook));
+    Node::start_with(dir, "gw.log", &["--config", path.to_str().unwrap()])
+}
+
+/// Users sending predictions and, right after, the true label of each: a bounded loop that
+/// stops when told to.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<u64>>,
+}
+
+impl Traffic {
+    fn start(addr: SocketAddr) -> Self {
+        let text = std::fs::read_to_string(workspace_root().join("models/iris-all.csv")).unwrap();
+        let rows: Vec<(Vec<f32>, i64)> = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<f32> = l.split(',').map(|x| x.parse().unwrap()).collect();
+                (f[..4].to_vec(), f[4] as i64)
+            })
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut sent = 0u64;
+            while !flag.load(Ordering::Relaxed) && sent < 200_000 {
+                let (row, label) = &rows[sent as usize % rows.len()];
+                let id = format!("t-{sent}");
+                let body = json!({ "instances": [row] }).to_string();
+                let r = Request::post("/v1/models/iris/predict", body)
+                    .header("x-request-id", &id)
+                    .send(addr);
+                assert_eq!(r.status, 200, "{}", r.text());
+                let fb = json!({"request_id": id, "label": label}).to_string();
+                Request::post("/v1/feedback", fb).send(addr);
+                sent += 1;
+            }
+            sent
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn begin(node: &Node, plan: &str) -> Value {
+    let r = node.admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["rollout"].clone()
+}
+
+fn rollout(node: &Node) -> Value {
+    node.admin(Request::get("/api/v1/services/iris/rollout"))
+        .json()["rollout"]
+        .clone()
+}
+
+fn wait_phase(node: &Node, phases: &[&str], secs: u64) -> Value {
+    let mut last = Value::Null;
+    let ok = eventually(Duration::from_secs(secs), || {
+        last = rollout(node);
+        phases.contains(&last["phase"].as_str().unwrap_or(""))
+    });
+    assert!(ok, "phase never reached {phases:?}: {last:#}");
+    last
+}
+
+fn weight(node: &Node, version: &str) -> String {
+    let svc = node.service();
+    let v = svc["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == version)
+        .unwrap()
+        .clone();
+    v["weight_percent"].as_str().unwrap().to_owned()
+}
+
+const CANARY: &str = "steps:\n  - canary: {steps: [20, 50], hold: 2s, analysis: quality}\n";
+
+#[test]
+fn a_canary_of_the_better_model_is_promoted() {
+    let dir = TempDir::new();
+    let node = start(&dir, "v2", None);
+    let _traffic = Traffic::start(node.data);
+    begin(&node, CANARY);
+    let done = wait_phase(&node, &["promoted", "rolled_back", "aborted"], 90);
+    assert_eq!(done["phase"], "promoted", "{done:#}");
+    assert_eq!(node.service()["stable"], "v2");
+    assert_eq!(weight(&node, "v2"), "100");
+    assert!(done["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["outcome"] == "pass"));
+}
+
+#[test]
+fn a_canary_of_the_bad_model_is_rolled_back_with_a_report() {
+    let dir = TempDir::new();
+    let node = start(&dir, "bad", None);
+    let _traffic = Traffic::start(node.data);
+    begin(&node, CANARY);
+    let done = wait_phase(&node, &["promoted", "rolled_back", "aborted"], 90);
+    assert_eq!(done["phase"], "rolled_back", "{done:#}");
+    assert_eq!(
+        done["step"], 1,
+        "failed at the first stage's analysis: {done:#}"
+    );
+    assert_eq!(weight(&node, "bad"), "0");
+    assert_eq!(node.service()["stable"], "v1");
+    let report = &done["report"];
+    assert!(
+        report["text"].as_str().unwrap().contains("INCIDENT"),
+        "{report:#}"
+    );
+    let failed = report["failed_checks"].as_array().unwrap();
+    assert!(
+        failed.iter().any(|c| c["metric"] == "accuracy"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn abort_and_manual_intervention_act_at_once() {
+    let dir = TempDir::new();
+    let node = start(&dir, "v2", None);
+    begin(&node, "steps:\n  - canary: {steps: [10, 50], hold: 1h}\n");
+    wait_phase(&node, &["progressing", "analysing"], 10);
+    assert!(eventually(Duration::from_secs(5), || weight(&node, "v2") == "10"));
+    let r = node.admin(Request::post(
+        "/set-canary-ratio",
+        json!({"ratio": 0.3}).to_string(),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let paused = wait_phase(&node, &["paused"], 10);
+    assert!(
+        paused["phase_detail"]
+            .to_string()
+            .contains("set-canary-ratio"),
+        "{paused:#}"
+    );
+    assert_eq!(weight(&node, "v2"), "30", "the operator's ratio is kept");
+    let r = node.admin(Request::post("/api/v1/services/iris/rollout/abort", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["rollout"]["phase"], "aborted");
+    assert_eq!(weight(&node, "v2"), "0");
+    let again = node.admin(Request::post("/api/v1/services/iris/rollout/abort", ""));
+    assert_eq!(again.status, 409);
+}
+
+#[test]
+fn a_rollout_continues_at_the_same_step_after_kill_9() {
+    let dir = TempDir::new();
+    let node = start(&dir, "v2", None);
+    begin(
+        &node,
+        "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n",
+    );
+    let before = wait_phase(&node, &["paused"], 10);
+    assert_eq!(weight(&node, "v2"), "25");
+    node.kill9();
+    let node = start(&dir, "v2", None);
+    let after = rollout(&node);
+    assert_eq!(after["phase"], "paused");
+    assert_eq!(after["step"], before["step"]);
+    assert_eq!(weight(&node, "v2"), "25");
+    let r = node.admin(Request::post("/api/v1/services/iris/rollout/approve", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_phase(&node, &["promoted"], 10);
+}
+
+#[test]
+fn blue_green_smoke_checks_gate_the_switch_and_webhooks_are_delivered() {
+    let upstreams = Upstreams::new();
+    let receiver = upstreams.spawn("hooks", Mode::Echo);
+    let dir = TempDir::new();
+    let node = start(&dir, "v2", Some(receiver.addr));
+    let plan = r#"
+steps:
+  - blue_green:
+      preview_header: x-preview
+      smoke:
+        - body: '{"features": [5.1, 3.5, 1.4, 0.2]}'
+          expect_prediction: setosa
+      rollback_window: 1s
+"#;
+    begin(&node, plan);
+    let done = wait_phase(&node, &["promoted", "rolled_back"], 30);
+    assert_eq!(done["phase"], "promoted", "{done:#}");
+    assert_eq!(node.service()["stable"], "v2");
+    let bodies = || -> Vec<Value> {
+        receiver
+            .seen()
+            .iter()
+            .map(|s| serde_json::from_slice(&s.body).unwrap())
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || bodies()
+            .iter()
+            .any(|b| b["event"] == "promoted")),
+        "the promoted webhook arrived: {:?}",
+        bodies()
+    );
+    assert!(bodies().iter().any(|b| b["event"] == "pre_rollout"));
+}
