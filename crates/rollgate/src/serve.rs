@@ -120,6 +120,7 @@ fn admin_routes(plane: &Arc<ControlPlane>, config: &Config, token: Token) -> Rou
     api::routes(admin)
         .layer(axum::middleware::from_fn_with_state(token, auth::layer))
         .merge(api::public_routes())
+        .merge(crate::control::dashboard::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.max_model_bytes))
         .layer(axum::middleware::from_fn(
             crate::gateway::error::json_errors,
