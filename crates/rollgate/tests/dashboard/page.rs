@@ -146,6 +146,8 @@ impl Shown {
 /// Saves a screenshot under the target dir; with `ROLLGATE_UPDATE_SCREENSHOTS=1` also as the
 /// one the docs show, so docs change only when someone means them to.
 pub(crate) fn keep_screenshot(browser: &Browser, name: &str) {
+    browser.fit_to_page();
+    std::thread::sleep(Duration::from_millis(300)); // charts follow the resize on the next frame
     let png = browser.screenshot();
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));

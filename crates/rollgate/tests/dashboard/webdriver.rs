@@ -188,6 +188,19 @@ impl Browser {
         self.call("POST", &path, Some(json!({"text": text})));
     }
 
+    /// Grows the window to the page's height, so a screenshot shows the whole page.
+    pub(crate) fn fit_to_page(&self) {
+        // The window's height includes the browser's own frame around the page.
+        let sizes = self.eval(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]",
+            json!([]),
+        );
+        let page = sizes[0].as_u64().unwrap_or(1700);
+        let frame = sizes[1].as_u64().unwrap_or(0);
+        let rect = json!({"width": 1400, "height": (page + frame).clamp(600, 4000)});
+        self.call("POST", &self.session_path("/window/rect"), Some(rect));
+    }
+
     /// A PNG of the viewport.
     pub(crate) fn screenshot(&self) -> Vec<u8> {
         let v = self.call("GET", &self.session_path("/screenshot"), None);

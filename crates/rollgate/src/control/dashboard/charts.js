@@ -18,6 +18,26 @@ const CHARTS = [
 
 const HEIGHT = 170;
 
+/** The versions' colours, once for all charts. */
+function legend(order) {
+  const box = document.createElement("ul");
+  box.className = "legend";
+  box.setAttribute("aria-label", "Chart legend");
+  for (const name of order) {
+    const li = document.createElement("li");
+    const line = document.createElement("span");
+    line.className = "legend-line";
+    line.style.background = colorOf(name, order);
+    li.append(line, name);
+    box.append(li);
+  }
+  const note = document.createElement("li");
+  note.className = "muted";
+  note.textContent = "dashed: configured weight";
+  box.append(note);
+  return box;
+}
+
 export class Charts {
   constructor(root) {
     this.root = root;
@@ -41,6 +61,7 @@ export class Charts {
       this.root.textContent = "Charts are unavailable: the uPlot script did not load.";
       return;
     }
+    this.root.append(legend(order));
     for (const def of CHARTS) {
       const box = document.createElement("figure");
       box.className = "chart";
@@ -75,10 +96,18 @@ export class Charts {
       series,
       scales: { x: { time: true }, y: { range: (u, min, max) => (def.fixed ? [0, def.fixed] : [0, Math.max(def.top, (max ?? 0) * 1.15)]) } },
       axes: [
-        { stroke: "#475569", grid: { stroke: "#e2e8f0" } },
+        {
+          stroke: "#475569",
+          grid: { stroke: "#e2e8f0" },
+          // Whole seconds and wall-clock labels: sub-second ticks mean nothing at 1 s sampling.
+          incrs: [1, 5, 10, 15, 30, 60, 120, 300],
+          space: 70,
+          values: (u, splits) => splits.map((t) => new Date(t * 1000).toLocaleTimeString("en-GB", { hour12: false })),
+        },
         { stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: 52 },
       ],
-      legend: { live: true },
+      // One shared legend above the charts names the versions; the table has the values.
+      legend: { show: false },
       cursor: { drag: { x: false, y: false } },
     };
   }
