@@ -80,9 +80,11 @@ function render() {
   state.charts.update(svc.name, order, hist);
 }
 
-function connection(kind, text) {
+function connection(kind, text, time = "") {
   $("conn-dot").className = "dot dot-" + kind;
-  $("conn-text").textContent = text;
+  // Rewriting the live region with the same words would still be announced: only on change.
+  if ($("conn-text").textContent !== text) $("conn-text").textContent = text;
+  $("conn-time").textContent = time;
   document.body.dataset.connection = kind;
 }
 
@@ -94,7 +96,7 @@ async function poll() {
   try {
     await refresh();
     state.polls++;
-    connection("ok", `Live · updated ${clock(Date.now())}`);
+    connection("ok", "Live", `· updated ${clock(Date.now())}`);
   } catch (e) {
     if (e instanceof api.AuthError) {
       state.busy = false;
@@ -187,6 +189,11 @@ function start() {
     b.addEventListener("click", () => onAction(b.dataset.action));
   }
   window.addEventListener("hashchange", () => {
+    const wanted = selectedFromHash();
+    if (state.services.some((s) => s.name === wanted)) {
+      state.selected = wanted;
+      render(); // from the last poll's data, at once; the next poll brings its event log
+    }
     state.eventsDue = true;
     poll();
   });

@@ -146,6 +146,9 @@ export function rollout(ro, supported) {
   const mirror = Number(ro.mirror_percent) > 0 ? `, mirrored ${ro.mirror_percent} %` : "";
   $("rollout-percent").textContent = `${ro.candidate_percent} %${mirror}`;
   $("rollout-elapsed").textContent = ro.terminal ? dash : duration(ro.step_elapsed_ms);
+  const started = $("rollout-started");
+  started.textContent = ro.started_at ? clock(ro.started_at) : dash;
+  started.title = ro.started_at ? stamp(ro.started_at) : "";
   $("rollout-detail").textContent = ro.phase_detail || "";
   steps(ro);
   verdicts(ro);
