@@ -15,8 +15,8 @@ mod page;
 mod webdriver;
 
 use common::http::Request;
-use common::{eventually, TempDir};
-use page::{Gateway, Shown};
+use common::TempDir;
+use page::{settles, Gateway, Shown};
 use serde_json::{json, Value};
 use std::time::Duration;
 use webdriver::Browser;
@@ -91,7 +91,7 @@ fn the_page_shows_what_the_api_says_and_stays_live() {
     let _ = browser.console(); // the 401 that opened the sign-in form is expected
 
     let mut last = String::new();
-    let settled = eventually(SETTLE, || {
+    let settled = settles(SETTLE, || {
         let shown = Shown::read(&browser);
         let api = gw.service();
         let r = ["v1", "v2"]
@@ -111,7 +111,7 @@ fn the_page_shows_what_the_api_says_and_stays_live() {
         let gw = gw.clone();
         std::thread::spawn(move || gw.paced_traffic(100..160, Duration::from_millis(50)))
     };
-    let rate_seen = eventually(SETTLE, || {
+    let rate_seen = settles(SETTLE, || {
         Shown::read(&browser)
             .number("version-v1-rate")
             .is_some_and(|r| r > 0.0)
@@ -121,7 +121,7 @@ fn the_page_shows_what_the_api_says_and_stays_live() {
         rate_seen,
         "no request rate shown for v1 while traffic flowed"
     );
-    let caught_up = eventually(SETTLE, || {
+    let caught_up = settles(SETTLE, || {
         let shown = Shown::read(&browser);
         let api = gw.service();
         ["v1", "v2"].iter().all(|v| agrees(&shown, &api, v).is_ok())
@@ -176,7 +176,7 @@ fn abort_from_the_page_returns_all_traffic_to_stable() {
     browser.click("[data-testid=login-token]", SETTLE);
     browser.type_into("[data-testid=login-token]", "dashboard-test-token");
     browser.click("[data-testid=login-submit]", SETTLE);
-    let live = eventually(SETTLE, || {
+    let live = settles(SETTLE, || {
         let shown = Shown::read(&browser);
         ["pending", "progressing"].contains(&shown.attr("rollout-phase", "phase").as_str())
             && shown.text("rollout-strategy") == "canary"
@@ -191,7 +191,7 @@ fn abort_from_the_page_returns_all_traffic_to_stable() {
     browser.click("[data-testid=btn-abort]", SETTLE);
     browser.click("[data-testid=confirm-yes]", SETTLE);
 
-    let aborted = eventually(Duration::from_secs(30), || {
+    let aborted = settles(Duration::from_secs(30), || {
         let r = gw.admin(Request::get("/api/v1/services/iris/rollout"));
         r.status == 200 && r.json()["rollout"]["phase"] == "aborted"
     });
@@ -203,7 +203,7 @@ fn abort_from_the_page_returns_all_traffic_to_stable() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(v2["weight_percent"], "0", "{svc}");
-    let shown_aborted = eventually(SETTLE, || {
+    let shown_aborted = settles(SETTLE, || {
         Shown::read(&browser).attr("rollout-phase", "phase") == "aborted"
     });
     assert!(shown_aborted, "the page did not show the abort");

@@ -89,6 +89,21 @@ impl Gateway {
     }
 }
 
+/// Checks every 200 ms until `check` holds or `timeout` passes: each check drives the browser
+/// and the API, so a tighter loop would only steal CPU from the page under test.
+pub(crate) fn settles(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The iris evaluation rows and their true class index.
 fn eval_rows() -> Vec<([f32; 4], i64)> {
     let text = std::fs::read_to_string(workspace_root().join("models/iris-eval.csv")).unwrap();
