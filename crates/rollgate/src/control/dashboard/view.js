@@ -158,11 +158,18 @@ export function rollout(ro, supported) {
   if (text) $("rollout-report-text").textContent = text;
 }
 
+/** done, current, todo; or, once over: done, stopped (where it ended early), skipped. */
+function stepState(ro, i) {
+  if (i < ro.step || (ro.terminal && ro.phase === "promoted")) return "done";
+  if (!ro.terminal) return i === ro.step ? "current" : "todo";
+  return i === ro.step ? "stopped" : "skipped";
+}
+
 function steps(ro) {
   const items = (ro.steps || []).map((text, i) => {
-    const state = i < ro.step || (ro.terminal && ro.phase === "promoted") ? "done" : i === ro.step && !ro.terminal ? "current" : ro.terminal ? "skipped" : "todo";
+    const state = stepState(ro, i);
     const gate = GATE.test(text) ? h("span", { class: "tag tag-gate" }, "manual gate") : null;
-    const label = { done: "done", current: "current step", skipped: "not run", todo: "to do" }[state];
+    const label = { done: "done", current: "current step", stopped: "stopped here", skipped: "not run", todo: "to do" }[state];
     return h(
       "li",
       { class: "step step-" + state, "aria-current": state === "current" ? "step" : null, dataset: { testid: `step-${i}`, state } },
