@@ -153,6 +153,7 @@ fn admin_routes(
     api::routes(admin)
         .layer(axum::middleware::from_fn_with_state(token, auth::layer))
         .merge(api::public_routes())
+        .merge(crate::control::dashboard::routes())
         .layer(axum::extract::DefaultBodyLimit::max(config.max_model_bytes))
         .layer(axum::middleware::from_fn(
             crate::gateway::error::json_errors,

@@ -3,6 +3,7 @@
 
 pub(crate) mod api;
 pub(crate) mod auth;
+pub(crate) mod dashboard;
 pub(crate) mod loader;
 pub(crate) mod plane;
 mod rollout;
