@@ -2,7 +2,8 @@
 # Installs what Rollgate's tests need beyond the Rust toolchain, skipping what is present:
 #   - promtool (Debian package `prometheus`): the metrics exposition is checked with it;
 #   - tritonclient[http] (PyPI): an unmodified Triton client is run against the /v2 routes;
-#   - schemathesis (PyPI): the control API is checked against its OpenAPI document.
+#   - schemathesis (PyPI): the control API is checked against its OpenAPI document;
+#   - chromium, chromium-driver (Debian): the dashboard is tested in real headless Chromium.
 set -euo pipefail
 
 as_root() {
@@ -27,5 +28,5 @@ pip_install() {
 }
 
 cd "$(dirname "$0")/.."
-apt_install prometheus
+apt_install prometheus chromium chromium-driver fonts-liberation
 pip_install

@@ -144,20 +144,13 @@ fn the_page_shows_what_the_api_says_and_stays_live() {
         .console()
         .into_iter()
         .filter(|e| e["level"] == "SEVERE")
-        // Until the rollout API lands, its route is a 404 the page handles ("no rollout API").
-        .filter(|e| {
-            let m = e["message"].as_str().unwrap_or_default();
-            !(m.contains("/rollout - ") && m.contains("404"))
-        })
         .collect();
     assert!(severe.is_empty(), "browser console errors: {severe:?}");
 
     page::keep_screenshot(&browser, "dashboard.png");
 }
 
-// needs the rollout API
 #[test]
-#[ignore = "needs the rollout API"]
 fn abort_from_the_page_returns_all_traffic_to_stable() {
     let config = CONFIG.replace("weights: { v1: 90, v2: 10 }", "weights: { v1: 100 }");
     let dir = TempDir::new();
