@@ -21,6 +21,35 @@ pub(crate) fn phase_name(p: &Phase) -> &'static str {
     }
 }
 
+/// Why the rollout is in its phase, in words.
+fn phase_detail(p: &Phase) -> String {
+    use rollgate_core::rollout::{PauseReason, RollbackReason};
+    match p {
+        Phase::Paused { reason } => match reason {
+            PauseReason::Manual => "paused by an operator".into(),
+            PauseReason::Gate => "waiting at a manual gate: approve to go on".into(),
+            PauseReason::Intervention { verb } => {
+                format!("paused: an operator used {verb} during the rollout")
+            }
+            PauseReason::Inconclusive => {
+                "analysis stayed inconclusive: approve to accept, resume to re-analyse".into()
+            }
+        },
+        Phase::RolledBack { reason } => match reason {
+            RollbackReason::AnalysisFailed => "rolled back: the analysis failed".into(),
+            RollbackReason::SmokeFailed => "rolled back: a smoke check failed".into(),
+            RollbackReason::InstanceFailed => "rolled back: a new instance failed".into(),
+            RollbackReason::NoWinner => "rolled back: the A/B test found no winner".into(),
+        },
+        Phase::Concluded { winner } => match winner {
+            Some(w) => format!("A/B test concluded: winner {w}"),
+            None => "A/B test concluded without a winner".into(),
+        },
+        Phase::Aborting { .. } => "shifting traffic back to stable".into(),
+        other => phase_name(other).replace('_', " "),
+    }
+}
+
 fn strategy(steps: &[Step]) -> &'static str {
     let has = |f: fn(&Step) -> bool| steps.iter().any(f);
     if has(|s| matches!(s, Step::AbTest(_))) {
@@ -59,7 +88,7 @@ pub(crate) fn rollout(
         "candidate": s.target.candidate,
         "strategy": strategy(&s.steps),
         "phase": phase_name(&s.phase),
-        "phase_detail": serde_json::to_value(&s.phase).unwrap_or_default(),
+        "phase_detail": phase_detail(&s.phase),
         "terminal": s.phase.is_terminal(),
         "step": s.index,
         "steps": s.steps.iter().map(ToString::to_string).collect::<Vec<_>>(),
