@@ -2,7 +2,7 @@
 //! the candidate. Pairing removes the request-to-request variation, so paired tests need far
 //! fewer samples than unpaired ones to see the same difference.
 
-use super::continuous::{effect, point_decision};
+use super::continuous::{effect, latency_decision, point_decision};
 use super::evaluation::{show, show_p, Decision, Evaluation, Input};
 use crate::analysis::template::{Metric, Percentile};
 use crate::analysis::window::nearest_rank;
@@ -28,11 +28,8 @@ pub(super) fn latency(input: &Input<'_>, p: Percentile) -> Evaluation {
     let (exceeds, effect) = effect(metric, check.condition, bv, cv);
     let test = wilcoxon_signed_rank(&s, &c).ok();
     let significant = test.is_some_and(|t| t.p_greater < input.alpha);
-    let decision = match (exceeds, significant) {
-        (true, true) => Decision::Fail,
-        (false, _) => Decision::Pass,
-        (true, false) => Decision::Undecided,
-    };
+    let enough = pairs.len() as u64 >= check.min_samples;
+    let decision = latency_decision(enough, exceeds, significant);
     let reason = format!(
         "{metric} on {} shadow pairs {} (candidate) vs {} (stable): {effect} {} {} {}, Wilcoxon p={}",
         pairs.len(),
