@@ -43,6 +43,10 @@ fn full_standard_report() {
     let report = simulate(&SimulationConfig::standard(0x5EED_2024, 1_000));
     eprintln!("{}", report.render_table());
     let aa = report.row("healthy A/A", PolicyKind::Sequential).unwrap();
-    assert!(aa.failure_rate <= 0.01, "A/A false failures {}", aa.failure_rate);
+    assert!(
+        aa.failure_rate <= 0.01,
+        "A/A false failures {}",
+        aa.failure_rate
+    );
     assert!(report.delay_ratio("5% errors").unwrap() <= 0.20);
 }
