@@ -47,6 +47,7 @@ fn a_failed_verdict_gives_a_readable_report() {
     assert_eq!(report.failed_checks.len(), 1);
     assert_eq!(report.timeline[0].event, "canary at 10%");
     let text = report.render_text();
+    eprintln!("{text}");
     for needle in [
         "candidate v2 failed analysis against v1",
         "error_rate (max_increase 0.03): error_rate 0.052 (candidate) vs 0.004 (baseline): +4.8 points",

@@ -3,7 +3,7 @@
 //! fewer samples than unpaired ones to see the same difference.
 
 use super::continuous::{effect, latency_decision, point_decision};
-use super::evaluation::{show, show_p, Decision, Evaluation, Input};
+use super::evaluation::{show, show_p, show_points, Decision, Evaluation, Input};
 use crate::analysis::template::{Metric, Percentile};
 use crate::analysis::window::nearest_rank;
 use crate::stats::{mcnemar, wilcoxon_signed_rank, wilson_interval, Counts, PairedOutcomes};
@@ -80,7 +80,7 @@ pub(super) fn accuracy(input: &Input<'_>, margin: f64) -> Evaluation {
         show(metric, acc_c),
         show(metric, acc_s),
         -drop * 100.0,
-        margin * 100.0,
+        show_points(margin),
         show_p(test.p_value),
         k.candidate_only,
         k.stable_only
