@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VersionWindow {
-    /// Requests answered by this version (warm-up requests excluded).
+    /// Requests routed to this version, failed ones included (warm-up requests excluded).
     pub requests: u64,
     /// Failed requests, by cause.
     pub errors: ErrorCounts,

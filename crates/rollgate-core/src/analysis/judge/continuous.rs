@@ -64,12 +64,8 @@ pub(super) fn latency(input: &Input<'_>) -> Evaluation {
         &input.candidate.latency.samples_ms,
     )
     .ok();
-    let significant = test.map_or(enough, |t| t.p_greater < input.alpha);
-    let decision = match (exceeds, significant) {
-        (true, true) => Decision::Fail,
-        (false, _) => Decision::Pass,
-        (true, false) => Decision::Undecided,
-    };
+    let significant = test.is_none_or(|t| t.p_greater < input.alpha);
+    let decision = latency_decision(enough, exceeds, significant);
     let evidence = test.map_or("no latency samples".to_owned(), |t| {
         format!("Mann-Whitney p={}", show_p(t.p_greater))
     });
@@ -90,6 +86,18 @@ pub(super) fn latency(input: &Input<'_>) -> Evaluation {
         samples: n,
         reason,
         state: None,
+    }
+}
+
+/// A percentile's ratio or difference is no effect size on a handful of requests (one slow
+/// cold request is the p95 of ten): latency decides only with `min_samples`, and fails only
+/// when the rank test agrees that the candidate is slower.
+pub(super) fn latency_decision(enough: bool, exceeds: bool, significant: bool) -> Decision {
+    match (enough, exceeds, significant) {
+        (false, _, _) => Decision::Undecided,
+        (true, true, true) => Decision::Fail,
+        (true, false, _) => Decision::Pass,
+        (true, true, false) => Decision::Undecided,
     }
 }
 

@@ -115,3 +115,9 @@ pub(super) fn show_p(p: f64) -> String {
         format!("{p:.3}")
     }
 }
+
+/// Percentage points of a rate difference without float noise: 0.07 → "7", 0.005 → "0.5".
+pub(super) fn show_points(rate: f64) -> String {
+    let s = format!("{:.4}", rate * 100.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}

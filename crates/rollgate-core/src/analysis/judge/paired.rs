@@ -2,8 +2,8 @@
 //! the candidate. Pairing removes the request-to-request variation, so paired tests need far
 //! fewer samples than unpaired ones to see the same difference.
 
-use super::continuous::{effect, point_decision};
-use super::evaluation::{show, show_p, Decision, Evaluation, Input};
+use super::continuous::{effect, latency_decision, point_decision};
+use super::evaluation::{show, show_p, show_points, Decision, Evaluation, Input};
 use crate::analysis::template::{Metric, Percentile};
 use crate::analysis::window::nearest_rank;
 use crate::stats::{mcnemar, wilcoxon_signed_rank, wilson_interval, Counts, PairedOutcomes};
@@ -28,11 +28,8 @@ pub(super) fn latency(input: &Input<'_>, p: Percentile) -> Evaluation {
     let (exceeds, effect) = effect(metric, check.condition, bv, cv);
     let test = wilcoxon_signed_rank(&s, &c).ok();
     let significant = test.is_some_and(|t| t.p_greater < input.alpha);
-    let decision = match (exceeds, significant) {
-        (true, true) => Decision::Fail,
-        (false, _) => Decision::Pass,
-        (true, false) => Decision::Undecided,
-    };
+    let enough = pairs.len() as u64 >= check.min_samples;
+    let decision = latency_decision(enough, exceeds, significant);
     let reason = format!(
         "{metric} on {} shadow pairs {} (candidate) vs {} (stable): {effect} {} {} {}, Wilcoxon p={}",
         pairs.len(),
@@ -83,7 +80,7 @@ pub(super) fn accuracy(input: &Input<'_>, margin: f64) -> Evaluation {
         show(metric, acc_c),
         show(metric, acc_s),
         -drop * 100.0,
-        margin * 100.0,
+        show_points(margin),
         show_p(test.p_value),
         k.candidate_only,
         k.stable_only

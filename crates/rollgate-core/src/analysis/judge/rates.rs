@@ -1,6 +1,6 @@
 //! Checks on rates of a binary outcome: errors, invalid predictions, accuracy, conversions.
 
-use super::evaluation::{show, show_delta, show_p, Decision, Evaluation, Input};
+use super::evaluation::{show, show_delta, show_p, show_points, Decision, Evaluation, Input};
 use super::paired;
 use super::sequential::{self, DEFAULT_RATE_TAU};
 use crate::analysis::template::{Condition, Direction, ErrorKind, Metric};
@@ -155,7 +155,7 @@ fn relative(input: &Input<'_>, baseline: Counts, candidate: Counts, margin: f64)
 
 fn points(metric: Metric, margin: f64) -> String {
     if metric.is_rate() {
-        format!("{} points", margin * 100.0)
+        format!("{} points", show_points(margin))
     } else {
         format!("{margin}")
     }

@@ -117,7 +117,12 @@ fn accuracy_below_its_minimum_or_its_baseline_fails() {
     let rel = Check::new(Metric::Accuracy, Condition::MaxDecrease(0.02));
     let r = one(rel.clone(), &w(900, 1000), &w(800, 1000));
     assert_eq!(r.outcome, Outcome::Fail, "{}", r.reason);
-    assert!(r.reason.contains("-10.0 points"), "{}", r.reason);
+    assert!(
+        r.reason
+            .contains("-10.0 points beyond max_decrease 2 points"),
+        "{}",
+        r.reason
+    );
     assert_eq!(
         one(rel, &w(9000, 10_000), &w(9010, 10_000)).outcome,
         Outcome::Pass
