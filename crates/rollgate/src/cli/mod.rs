@@ -128,6 +128,18 @@ enum Command {
     /// Work with rollout plan files.
     #[command(subcommand)]
     Plan(rollout::PlanCmd),
+    /// Replay synthetic canaries through the real judge and compare it with a fixed-threshold
+    /// policy checked every interval (as Flagger does): requests to a decision, false failures.
+    ///
+    /// Example: rollgate simulate --runs 1000 --seed 1
+    #[command(verbatim_doc_comment)]
+    Simulate {
+        /// Seeded runs per scenario.
+        #[arg(long, default_value_t = 1000)]
+        runs: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
     /// Example: rollgate completions bash > /etc/bash_completion.d/rollgate
@@ -189,6 +201,12 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Plan(cmd) => {
             return rollout::show(&cmd).map(|()| 0);
         }
+        Command::Simulate { runs, seed } => {
+            use rollgate_core::analysis::simulate::{simulate, SimulationConfig};
+            let report = simulate(&SimulationConfig::standard(seed, runs.max(1)));
+            print!("{}", report.render_table());
+            return Ok(0);
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -235,7 +253,10 @@ async fn call(c: &AdminClient, command: Command, out: Output) -> Result<(), Call
             admin::events(c, service.as_deref(), limit, out).await
         }
         Command::Rollout(cmd) => rollout::run(c, cmd, out).await,
-        Command::Serve(_) | Command::Completions { .. } | Command::Plan(_) => Ok(()),
+        Command::Serve(_)
+        | Command::Completions { .. }
+        | Command::Plan(_)
+        | Command::Simulate { .. } => Ok(()),
     }
 }
 
