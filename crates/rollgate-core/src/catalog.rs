@@ -38,6 +38,9 @@ pub enum Change {
     AcceptNext,
     /// `rollback`: all traffic back to the previous stable version at once.
     Rollback,
+    /// Replace the service's feature flags (`None` removes them), already validated against
+    /// its versions.
+    SetFlags(Option<crate::config::ServiceFlags>),
 }
 
 impl Change {
@@ -51,6 +54,7 @@ impl Change {
             Change::SetCanaryRatio(_) => "canary_ratio_set",
             Change::AcceptNext => "next_model_accepted",
             Change::Rollback => "rolled_back",
+            Change::SetFlags(_) => "flags_set",
         }
     }
 }
@@ -105,6 +109,7 @@ pub fn apply(state: &ServiceState, change: &Change) -> Result<ServiceState, Chan
         Change::SetCanaryRatio(bps) => set_canary(&mut next, *bps)?,
         Change::AcceptNext => accept(&mut next)?,
         Change::Rollback => rollback(&mut next)?,
+        Change::SetFlags(flags) => next.spec.flags = flags.clone(),
     }
     next.revision = state.revision + 1;
     Ok(next)
@@ -134,6 +139,15 @@ fn stable_name(t: &RouteTable) -> String {
     t.name(t.stable()).to_owned()
 }
 
+/// Whether a variant of the service's routing flag names the version.
+fn flag_serves(s: &ServiceState, version: &str) -> bool {
+    s.spec.flags.as_ref().is_some_and(|f| {
+        f.set
+            .get(&f.route_by)
+            .is_some_and(|flag| flag.variants().any(|(_, v)| v == version))
+    })
+}
+
 fn remove_version(s: &mut ServiceState, name: &str) -> Result<(), ChangeError> {
     let t = &s.spec.route;
     let idx = t
@@ -149,6 +163,8 @@ fn remove_version(s: &mut ServiceState, name: &str) -> Result<(), ChangeError> {
         Some("mirror target")
     } else if s.previous.as_deref() == Some(name) {
         Some("kept for rollback")
+    } else if flag_serves(s, name) {
+        Some("served by a feature flag")
     } else {
         None
     };

@@ -40,6 +40,9 @@ pub enum Reason {
     Sticky,
     /// A random draw fell into this version's buckets.
     Weighted,
+    /// The service's routing feature flag chose this version (decided by the caller, which
+    /// evaluates flags with [`crate::flags`] after the overrides above).
+    Flag,
 }
 
 /// The router's answer for one request.

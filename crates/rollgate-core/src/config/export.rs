@@ -12,6 +12,14 @@ use crate::route::{RouteTable, StickySource};
 pub fn service_file(spec: &ServiceSpec) -> ServiceFile {
     ServiceFile {
         input_width: spec.input_width,
+        flags: spec.flags.as_ref().map(|f| {
+            let doc = f.set.to_file();
+            super::file::ServiceFlagsFile {
+                route_by: f.route_by.clone(),
+                segments: doc.segments,
+                flags: doc.flags,
+            }
+        }),
         output: OutputFile {
             classes: spec.output.classes.clone(),
             range: spec.output.range.map(|(lo, hi)| [lo, hi]),

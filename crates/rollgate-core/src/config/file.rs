@@ -183,6 +183,22 @@ pub struct ServiceFile {
     pub versions: OrderedMap<VersionFile>,
     /// Route table.
     pub route: RouteFile,
+    /// Feature flags that pick the version per request, before the route's weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<ServiceFlagsFile>,
+}
+
+/// `services.NAME.flags:` a flags document and the flag whose variants choose the version.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFlagsFile {
+    /// Key of the flag evaluated for every request of the service.
+    pub route_by: String,
+    /// Reusable audiences by name.
+    #[serde(default)]
+    pub segments: OrderedMap<crate::flags::file::SegmentFile>,
+    /// Flags by key; their variants name versions of the service.
+    pub flags: OrderedMap<crate::flags::file::FlagFile>,
 }
 
 /// `services.NAME.output:`

@@ -93,6 +93,17 @@ pub struct ServiceSpec {
     pub versions: Vec<VersionSpec>,
     /// Who gets which version.
     pub route: RouteTable,
+    /// Feature flags evaluated before the route's weights, if any.
+    pub flags: Option<ServiceFlags>,
+}
+
+/// A service's flags: the validated set and the flag that picks the version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceFlags {
+    /// Key of the flag evaluated per request.
+    pub route_by: String,
+    /// The flags, shared by every snapshot that serves them.
+    pub set: std::sync::Arc<crate::flags::FlagSet>,
 }
 
 /// What a service's predictions are, for naming classes and spotting invalid outputs.

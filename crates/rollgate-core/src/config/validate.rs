@@ -1,7 +1,12 @@
 //! Turns the file model into validated domain types, naming the field of every problem.
 
-use super::file::{ConfigFile, HttpFile, RouteFile, ServiceFile, StickyFile, VersionFile};
-use super::{Config, ConfigError, HttpSpec, OutputSpec, ServiceSpec, VersionSource, VersionSpec};
+use super::file::{
+    ConfigFile, HttpFile, RouteFile, ServiceFile, ServiceFlagsFile, StickyFile, VersionFile,
+};
+use super::{
+    Config, ConfigError, HttpSpec, OutputSpec, ServiceFlags, ServiceSpec, VersionSource,
+    VersionSpec,
+};
 use crate::route::{percent_to_bps, Overrides, RouteSpec, RouteTable, StickySource};
 use std::time::Duration;
 
@@ -64,6 +69,39 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
     })
 }
 
+/// Validates a service's flags: the set itself, the flag that routes, and that every variant
+/// names a version of the service.
+fn flags(
+    at: &str,
+    file: ServiceFlagsFile,
+    versions: &[VersionSpec],
+) -> Result<ServiceFlags, ConfigError> {
+    let doc = crate::flags::file::FlagSetFile {
+        segments: file.segments,
+        flags: file.flags,
+    };
+    let set = crate::flags::FlagSet::from_file(doc)
+        .map_err(|e| ConfigError::invalid(at, e.to_string()))?;
+    let flag = set.get(&file.route_by).ok_or_else(|| {
+        ConfigError::invalid(
+            format!("{at}.route_by"),
+            format!("no flag `{}` in this document", file.route_by),
+        )
+    })?;
+    for (variant, version) in flag.variants() {
+        if !versions.iter().any(|v| v.name == version) {
+            return Err(ConfigError::invalid(
+                format!("{at}.flags.{}.variants.{variant}", file.route_by),
+                format!("`{version}` is not a version of this service"),
+            ));
+        }
+    }
+    Ok(ServiceFlags {
+        route_by: file.route_by,
+        set: std::sync::Arc::new(set),
+    })
+}
+
 /// Checks a service or version name: short, and safe in a URL path, a label and a file name.
 pub fn check_name(name: &str) -> Result<(), String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
@@ -114,10 +152,15 @@ pub fn service_from_file(name: &str, file: ServiceFile) -> Result<ServiceSpec, C
             ));
         }
     }
+    let flags = file
+        .flags
+        .map(|f| flags(&format!("{at}.flags"), f, &versions))
+        .transpose()?;
     Ok(ServiceSpec {
         name: name.to_owned(),
         input_width: file.input_width,
         output,
+        flags,
         versions,
         route,
     })

@@ -79,6 +79,10 @@ pub(crate) fn routes(admin: Admin) -> Router {
         )
         .route("/api/v1/events", get(events))
         .route(
+            "/api/v1/services/{service}/flags",
+            get(super::flags::get).put(super::flags::put),
+        )
+        .route(
             "/api/v1/services/{service}/rollout",
             get(super::rollout::get).post(super::rollout::begin),
         )

@@ -4,6 +4,7 @@
 pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod dashboard;
+mod flags;
 pub(crate) mod loader;
 pub(crate) mod plane;
 mod rollout;

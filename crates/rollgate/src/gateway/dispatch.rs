@@ -40,7 +40,16 @@ pub(crate) struct Call {
 pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiError> {
     let svc = Arc::clone(&call.service);
     let facts = route_facts(gw, &svc, &mut call).await?;
-    let decision = decide(&svc.route, &facts.view(), draws());
+    let mut decision = decide(&svc.route, &facts.view(), draws());
+    if let Some(serve) = flagged(
+        &svc,
+        &call.headers,
+        facts.view().sticky_key,
+        decision.reason,
+    ) {
+        decision.serve = serve;
+        decision.reason = rollgate_core::router::Reason::Flag;
+    }
     let version = svc.version(decision.serve);
     let shadow = match decision.mirror {
         Some(target) => mirror::spawn(gw, &svc, target, &mut call).await?,
@@ -76,6 +85,34 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
         response.status(),
     );
     Ok(response)
+}
+
+/// The version the service's routing flag picks, if it has one and no explicit override
+/// (`x-canary`, a pin) already decided. The evaluation context is the user key (the route's
+/// sticky key, else the `x-user-id` header) and the request's headers by lower-case name.
+fn flagged(
+    svc: &ServiceRuntime,
+    headers: &HeaderMap,
+    sticky: Option<&str>,
+    reason: rollgate_core::router::Reason,
+) -> Option<rollgate_core::route::VersionIdx> {
+    use rollgate_core::router::Reason;
+    let flags = svc.flags.as_ref()?;
+    if !matches!(reason, Reason::Sticky | Reason::Weighted) {
+        return None;
+    }
+    let key = sticky.or_else(|| headers.get("x-user-id").and_then(|v| v.to_str().ok()));
+    let mut ctx = key.map_or_else(
+        rollgate_core::flags::Context::new,
+        rollgate_core::flags::Context::with_key,
+    );
+    for (name, value) in headers {
+        if let Ok(v) = value.to_str() {
+            ctx.set(name.as_str(), v);
+        }
+    }
+    let version = flags.set.evaluate(&flags.route_by, &ctx).version?;
+    svc.route.index_of(version)
 }
 
 /// Keeps the answer for feedback that may come later.

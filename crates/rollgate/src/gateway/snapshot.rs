@@ -39,6 +39,8 @@ pub(crate) struct ServiceRuntime {
     pub(crate) input_width: usize,
     pub(crate) output: OutputSpec,
     pub(crate) route: RouteTable,
+    /// Feature flags picking the version before the weights.
+    pub(crate) flags: Option<rollgate_core::config::ServiceFlags>,
     /// Indexed like `route.versions()`.
     pub(crate) versions: Vec<VersionRuntime>,
 }
@@ -135,6 +137,7 @@ fn service(
         input_width: spec.input_width,
         output: spec.output.clone(),
         route: spec.route.clone(),
+        flags: spec.flags.clone(),
         versions,
     })
 }
