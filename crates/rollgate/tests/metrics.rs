@@ -106,13 +106,19 @@ fn counts_match_the_traffic() {
         );
         assert_eq!(m.value("rollgate_requests_in_flight", &l), 0.0);
     }
-    // Classes are labelled by index, one of the three iris labels.
+    // Classes are labelled by their declared names (the default config names the iris ones).
     let classes = m.find("rollgate_predictions_total", &[]);
     assert!(!classes.is_empty());
     for s in classes {
         let class = s.labels.get("class").map(String::as_str);
-        assert!(matches!(class, Some("0" | "1" | "2")), "{s:?}");
+        assert!(
+            matches!(class, Some("setosa" | "versicolor" | "virginica")),
+            "{s:?}"
+        );
     }
+    // Every version says its role, so stable and candidate can be compared in PromQL.
+    let roles = [("service", "iris"), ("version", "v1"), ("role", "stable")];
+    assert_eq!(m.value("rollgate_version_info", &roles), 1.0);
     assert!(
         m.text.trim_end().ends_with("# EOF"),
         "OpenMetrics ends with # EOF"

@@ -98,6 +98,35 @@ impl WeightSource for RouteWeights {
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         out
     }
+
+    fn roles(&self) -> Vec<(String, String, &'static str)> {
+        let snap = self.0.load();
+        let mut out = Vec::new();
+        for svc in snap.services.values() {
+            let r = &svc.route;
+            for (i, name) in r.versions().iter().enumerate() {
+                let idx = rollgate_core::route::VersionIdx(i as u16);
+                let role = if r.stable() == idx {
+                    "stable"
+                } else if r.candidate() == Some(idx) {
+                    "candidate"
+                } else {
+                    "other"
+                };
+                out.push((svc.name.clone(), name.clone(), role));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn classes(&self, service: &str) -> Vec<String> {
+        let snap = self.0.load();
+        snap.services
+            .get(service)
+            .map(|s| s.output.classes.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The data port's routes.

@@ -16,6 +16,11 @@ const LATENCY_BOUNDS: [f64; 15] = [
 pub(crate) trait WeightSource: Send + Sync + std::fmt::Debug + 'static {
     /// `(service, version, share of traffic in 0..=1)` for every routed version.
     fn weights(&self) -> Vec<(String, String, f64)>;
+    /// `(service, version, role)` for every version: `stable`, `candidate` or `other`, so that
+    /// dashboards and alert rules can compare the two without guessing from the weights.
+    fn roles(&self) -> Vec<(String, String, &'static str)>;
+    /// The declared class names of a service, by label index (empty when undeclared).
+    fn classes(&self, service: &str) -> Vec<String>;
 }
 
 /// Renders `/metrics`.
@@ -93,9 +98,10 @@ impl prometheus_client::collector::Collector for Collector {
         )?;
         encode_outcomes(&mut enc, &all)?;
         encode_latency(&mut enc, &all)?;
-        encode_classes(&mut enc, &all)?;
+        encode_classes(&mut enc, &all, self.weights.as_ref())?;
         encode_values(&mut enc, &all)?;
-        encode_weights(&mut enc, self.weights.weights())
+        encode_weights(&mut enc, self.weights.weights())?;
+        encode_roles(&mut enc, self.weights.roles())
     }
 }
 
@@ -211,12 +217,16 @@ fn encode_latency(
 fn encode_classes(
     enc: &mut DescriptorEncoder<'_>,
     all: &[(VersionKey, Arc<VersionStats>)],
+    source: &dyn WeightSource,
 ) -> Result<(), std::fmt::Error> {
-    let help = "Predicted class labels, by version (the output distribution).";
+    let help = "Predicted classes, by version (the output distribution); `class` is the declared class name, or the label index when the service declares none.";
     let mut m = enc.encode_descriptor("predictions", help, None, MetricType::Counter)?;
     for (key, stats) in all {
         let (counts, other) = stats.class_counts();
-        let names: Vec<String> = (0..counts.len()).map(|i| i.to_string()).collect();
+        let declared = source.classes(&key.service);
+        let names: Vec<String> = (0..counts.len())
+            .map(|i| declared.get(i).cloned().unwrap_or_else(|| i.to_string()))
+            .collect();
         let pairs = counts.iter().zip(names.iter().map(String::as_str));
         for (count, class) in pairs.chain((other > 0).then_some((&other, "other"))) {
             let mut l = labels(key);
@@ -256,6 +266,20 @@ fn encode_weights(
     for (service, version, share) in &weights {
         let l: Labels<'_> = vec![("service", service), ("version", version)];
         m.encode_family(&l)?.encode_gauge(share)?;
+    }
+    Ok(())
+}
+
+fn encode_roles(
+    enc: &mut DescriptorEncoder<'_>,
+    roles: Vec<(String, String, &'static str)>,
+) -> Result<(), std::fmt::Error> {
+    let help =
+        "1 for every version, labelled with its role in the route (stable, candidate, other).";
+    let mut m = enc.encode_descriptor("version_info", help, None, MetricType::Gauge)?;
+    for (service, version, role) in &roles {
+        let l: Labels<'_> = vec![("service", service), ("version", version), ("role", role)];
+        m.encode_family(&l)?.encode_gauge(&1i64)?;
     }
     Ok(())
 }
