@@ -100,7 +100,7 @@ async fn an_unreachable_server_gives_an_empty_window() {
         Duration::from_millis(500),
     );
     let mark = source.mark("iris", "v2");
-    assert_eq!(mark.totals.is_none(), true);
+    assert!(mark.totals.is_none());
     let w = source.window("iris", "v2", &mark).await;
     assert_eq!(w, VersionWindow::default());
 }
