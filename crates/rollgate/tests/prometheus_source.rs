@@ -289,3 +289,34 @@ fn a_canary_is_judged_on_windows_read_from_prometheus() {
     let own = scrape(b.data);
     assert_eq!(own.sum("rollgate_requests_total", &[]), 0.0);
 }
+
+#[test]
+fn a_bad_metrics_section_is_refused_naming_the_field() {
+    let cases = [
+        (
+            "  metrics: { source: prometheus }\n",
+            "rollouts.metrics.prometheus_url",
+        ),
+        (
+            "  metrics:\n    source: prometheus\n    prometheus_url: http://127.0.0.1:9\n    \
+             queries: { requets: 'sum(x)' }\n",
+            "rollouts.metrics.queries.requets",
+        ),
+    ];
+    for (metrics, field) in cases {
+        let dir = TempDir::new();
+        let path = dir.write("rollgate.yaml", config(metrics));
+        let mut child = common::serve_command(&dir)
+            .arg("--config")
+            .arg(&path)
+            .spawn()
+            .unwrap();
+        let status = common::wait_child(&mut child, Duration::from_secs(20));
+        let _ = child.kill();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let _ = child.wait();
+        assert!(status.is_some_and(|s| !s.success()), "accepted:\n{stderr}");
+        assert!(stderr.contains(field), "{field} not named:\n{stderr}");
+    }
+}
