@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Rollgate's tests need beyond the Rust toolchain, skipping what is present:
-#   - promtool (Debian package `prometheus`): the metrics exposition is checked with it;
+#   - promtool and prometheus (Debian package `prometheus`): the metrics exposition is checked
+#     with promtool, and the Prometheus metric source is tested against a real server;
 #   - tritonclient[http] (PyPI): an unmodified Triton client is run against the /v2 routes;
 #   - schemathesis (PyPI): the control API is checked against its OpenAPI document;
 #   - chromium, chromium-driver (Debian): the dashboard is tested in real headless Chromium.

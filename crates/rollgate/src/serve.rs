@@ -11,9 +11,12 @@ use crate::controller::webhook::WebhookConfig;
 use crate::controller::{Controller, Settings};
 use crate::gateway;
 use crate::metrics_source::local::LocalSource;
+use crate::metrics_source::prometheus::{PrometheusSource, QUERY_TIMEOUT};
+use crate::metrics_source::MetricSource;
 use crate::store::sqlite::SqliteStore;
 use anyhow::Context;
 use axum::Router;
+use rollgate_core::config::metrics::MetricsSpec;
 use rollgate_core::config::{self, Config};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -116,8 +119,9 @@ fn admin_binding(config: &Config) -> (SocketAddr, Token) {
     (addr, Token(token.map(Into::into)))
 }
 
-/// Starts the rollout controller over the gateway's own measurements, with the built-in
-/// analysis template unless the config redefines it.
+/// Starts the rollout controller over the configured metric source (the gateway's own
+/// measurements unless `rollouts.metrics` names a Prometheus), with the built-in analysis
+/// template unless the config redefines it.
 async fn start_controller(
     plane: &Arc<ControlPlane>,
     config: &Config,
@@ -133,7 +137,13 @@ async fn start_controller(
             timeout: std::time::Duration::from_secs(5),
         },
     };
-    let source = Arc::new(LocalSource::new(Arc::clone(plane.recorder())));
+    let source: Arc<dyn MetricSource> = match &config.metrics {
+        MetricsSpec::Local => Arc::new(LocalSource::new(Arc::clone(plane.recorder()))),
+        MetricsSpec::Prometheus { url, queries } => {
+            tracing::info!(url = %url, "analysis windows are read from Prometheus");
+            Arc::new(PrometheusSource::new(url, queries, QUERY_TIMEOUT))
+        }
+    };
     Controller::start(Arc::clone(plane), source, settings)
         .await
         .context("loading rollouts")

@@ -54,6 +54,9 @@ pub struct RolloutsFile {
     /// Analysis templates by name (a built-in `default` exists unless redefined here).
     #[serde(default)]
     pub templates: OrderedMap<crate::analysis::AnalysisTemplate>,
+    /// Where analysis windows come from (the gateway's own counters unless set).
+    #[serde(default)]
+    pub metrics: super::metrics::MetricsFile,
 }
 
 impl Default for RolloutsFile {
@@ -63,6 +66,7 @@ impl Default for RolloutsFile {
             webhooks: Vec::new(),
             webhook_backoff_ms: default_webhook_backoff(),
             templates: OrderedMap::default(),
+            metrics: super::metrics::MetricsFile::default(),
         }
     }
 }

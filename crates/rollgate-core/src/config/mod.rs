@@ -4,6 +4,7 @@
 
 mod export;
 pub mod file;
+pub mod metrics;
 mod ordered;
 mod validate;
 
@@ -76,6 +77,8 @@ pub struct Config {
     pub webhook_backoff: Duration,
     /// Analysis templates declared in the file, by name.
     pub templates: Vec<(String, crate::analysis::AnalysisTemplate)>,
+    /// Where the rollout controller reads analysis windows from.
+    pub metrics: metrics::MetricsSpec,
     /// The services, in declaration order.
     pub services: Vec<ServiceSpec>,
 }

@@ -64,6 +64,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         rollout_tick: Duration::from_millis(file.rollouts.tick_ms.max(10)),
         webhooks: file.rollouts.webhooks,
         webhook_backoff: Duration::from_millis(file.rollouts.webhook_backoff_ms),
+        metrics: super::metrics::metrics_from_file(file.rollouts.metrics)?,
         templates: file.rollouts.templates.0,
         services,
     })

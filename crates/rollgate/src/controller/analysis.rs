@@ -66,13 +66,15 @@ impl AnalysisRun {
 
     /// Judges the windows so far; returns a verdict to report to the rollout, if one is due:
     /// a failure at once, anything else once the window has run.
-    pub(crate) fn look(
+    pub(crate) async fn look(
         &mut self,
         source: &dyn MetricSource,
         pair: &Pair<'_>,
     ) -> Option<(Outcome, String)> {
-        let baseline = source.window(pair.service, pair.baseline, &self.baseline);
-        let candidate = source.window(pair.service, pair.candidate, &self.candidate);
+        let (baseline, candidate) = tokio::join!(
+            source.window(pair.service, pair.baseline, &self.baseline),
+            source.window(pair.service, pair.candidate, &self.candidate)
+        );
         let (verdict, state) = judge(&self.template, &baseline, &candidate, &self.state);
         self.state = state;
         let outcome = verdict.outcome;

@@ -290,7 +290,7 @@ impl Controller {
             if run.state.phase.is_terminal() {
                 continue;
             }
-            if let Some(event) = self.look(service, run) {
+            if let Some(event) = self.look(service, run).await {
                 self.advance(service, run, event).await;
             }
             let requests = self.candidate_requests(&run.state);
@@ -306,7 +306,7 @@ impl Controller {
     }
 
     /// Judges the open analysis, if the rollout is waiting for one.
-    fn look(&self, service: &str, run: &mut Run) -> Option<Event> {
+    async fn look(&self, service: &str, run: &mut Run) -> Option<Event> {
         if run.state.phase != Phase::Analysing {
             return None;
         }
@@ -316,7 +316,11 @@ impl Controller {
             baseline: &target.stable,
             candidate: &target.candidate,
         };
-        let (outcome, summary) = run.analysis.as_mut()?.look(self.source.as_ref(), &pair)?;
+        let (outcome, summary) = run
+            .analysis
+            .as_mut()?
+            .look(self.source.as_ref(), &pair)
+            .await?;
         Some(Event::AnalysisResult { outcome, summary })
     }
 

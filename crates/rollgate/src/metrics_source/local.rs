@@ -41,20 +41,20 @@ impl LocalSource {
     }
 }
 
+#[async_trait::async_trait]
 impl MetricSource for LocalSource {
     fn mark(&self, service: &str, version: &str) -> Mark {
-        let at = std::time::Instant::now();
         Mark {
-            at,
             totals: Some(
                 self.stats(service, version)
                     .map(|s| totals(&s))
                     .unwrap_or_default(),
             ),
+            ..Mark::now()
         }
     }
 
-    fn window(&self, service: &str, version: &str, since: &Mark) -> VersionWindow {
+    async fn window(&self, service: &str, version: &str, since: &Mark) -> VersionWindow {
         let Some(stats) = self.stats(service, version) else {
             return VersionWindow::default();
         };

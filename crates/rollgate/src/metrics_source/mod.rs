@@ -3,6 +3,7 @@
 //! in this process or queried from a Prometheus server that scrapes other proxies too.
 
 pub(crate) mod local;
+pub(crate) mod prometheus;
 
 use rollgate_core::analysis::VersionWindow;
 
@@ -10,16 +11,34 @@ use rollgate_core::analysis::VersionWindow;
 /// later (counter values, a time).
 #[derive(Debug, Clone)]
 pub(crate) struct Mark {
-    /// When the window opened.
+    /// When the window opened (monotonic, for sources that filter their own samples).
     pub(crate) at: std::time::Instant,
+    /// When the window opened, Unix ms: a remote source asks for the range from here to now.
+    pub(crate) at_ms: u64,
     /// Counters at that moment, for sources that count themselves.
     pub(crate) totals: Option<local::Totals>,
 }
 
+impl Mark {
+    /// A mark at this instant, without counters.
+    pub(crate) fn now() -> Self {
+        Self {
+            at: std::time::Instant::now(),
+            at_ms: crate::store::now_ms().max(0) as u64,
+            totals: None,
+        }
+    }
+}
+
 /// A source of per-version analysis windows.
+///
+/// `window` is async because a remote source answers over the network; `mark` stays sync
+/// because opening a window only records the moment (and local counters).
+#[async_trait::async_trait]
 pub(crate) trait MetricSource: Send + Sync + std::fmt::Debug {
     /// Opens a window for a version now.
     fn mark(&self, service: &str, version: &str) -> Mark;
-    /// The version's numbers from `since` until now.
-    fn window(&self, service: &str, version: &str, since: &Mark) -> VersionWindow;
+    /// The version's numbers from `since` until now. Never fails: a source that cannot answer
+    /// returns an empty window (the judge then says inconclusive) and logs why.
+    async fn window(&self, service: &str, version: &str, since: &Mark) -> VersionWindow;
 }
