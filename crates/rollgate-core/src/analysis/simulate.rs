@@ -183,7 +183,7 @@ impl SimulationConfig {
 /// The sequential judge's template of the standard comparison.
 pub fn default_template() -> AnalysisTemplate {
     AnalysisTemplate::with_checks(vec![
-        Check::new(Metric::ErrorRate(None), Condition::MaxIncrease(0.01)),
+        Check::new(Metric::ErrorRate(None), Condition::MaxIncrease(0.005)),
         Check::new(Metric::Latency(Percentile::P95), Condition::MaxRatio(1.25)),
         Check::new(Metric::Accuracy, Condition::MaxDecrease(0.02)),
     ])
