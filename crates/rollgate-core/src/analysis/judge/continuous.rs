@@ -1,6 +1,8 @@
 //! Checks on continuous metrics: latency percentiles, mean errors and rewards, drift.
 
-use super::evaluation::{show, show_delta, show_p, Decision, Evaluation, Input};
+use super::evaluation::{
+    repeated_test_level, show, show_delta, show_p, show_test, Decision, Evaluation, Input,
+};
 use super::{paired, sequential};
 use crate::analysis::template::{Condition, Direction, Metric, Percentile};
 use crate::analysis::window::LatencySummary;
@@ -64,11 +66,10 @@ pub(super) fn latency(input: &Input<'_>) -> Evaluation {
         &input.candidate.latency.samples_ms,
     )
     .ok();
-    let significant = test.is_none_or(|t| t.p_greater < input.alpha);
+    let (level, state) = repeated_test_level(input, enough);
+    let significant = test.is_none_or(|t| t.p_greater < level);
     let decision = latency_decision(enough, exceeds, significant);
-    let evidence = test.map_or("no latency samples".to_owned(), |t| {
-        format!("Mann-Whitney p={}", show_p(t.p_greater))
-    });
+    let evidence = show_test("Mann-Whitney", test.map(|t| t.p_greater), level);
     let reason = format!(
         "{metric} {} (candidate) vs {} (baseline): {effect} {} {} {}, {evidence}",
         show(metric, c),
@@ -85,7 +86,7 @@ pub(super) fn latency(input: &Input<'_>) -> Evaluation {
         statistic: test.map(|t| t.u_candidate),
         samples: n,
         reason,
-        state: None,
+        state,
     }
 }
 

@@ -87,6 +87,37 @@ pub(super) fn evaluate(input: &Input<'_>) -> Evaluation {
     }
 }
 
+/// The level of this look's repeated fixed-horizon test and the state that counts it: the
+/// k-th test (k ≥ 1) runs at `α / (k (k + 1))`, so the levels sum to α over all looks.
+/// Without enough samples no test runs (and the check is undecided anyway).
+pub(super) fn repeated_test_level(input: &Input<'_>, enough: bool) -> (f64, Option<CheckState>) {
+    if !enough {
+        return (input.alpha, None);
+    }
+    let k = input.state.tests + 1;
+    let level = input.alpha / (k as f64 * (k as f64 + 1.0));
+    (
+        level,
+        Some(CheckState {
+            tests: k,
+            ..input.state
+        }),
+    )
+}
+
+/// A p-value against the level it was compared with, for reasons.
+pub(super) fn show_test(name: &str, p: Option<f64>, level: f64) -> String {
+    let level = if level < 0.001 {
+        format!("{level:.1e}")
+    } else {
+        format!("{level:.3}")
+    };
+    match p {
+        Some(p) => format!("{name} p={} (level {level})", show_p(p)),
+        None => format!("no samples for {name}"),
+    }
+}
+
 /// A value in the metric's unit, for reasons: rates with 3 decimals, latency in ms.
 pub(super) fn show(metric: Metric, v: f64) -> String {
     match metric {

@@ -3,7 +3,9 @@
 //! fewer samples than unpaired ones to see the same difference.
 
 use super::continuous::{effect, latency_decision, point_decision};
-use super::evaluation::{show, show_p, show_points, Decision, Evaluation, Input};
+use super::evaluation::{
+    repeated_test_level, show, show_points, show_test, Decision, Evaluation, Input,
+};
 use crate::analysis::template::{Metric, Percentile};
 use crate::analysis::window::nearest_rank;
 use crate::stats::{mcnemar, wilcoxon_signed_rank, wilson_interval, Counts, PairedOutcomes};
@@ -27,18 +29,19 @@ pub(super) fn latency(input: &Input<'_>, p: Percentile) -> Evaluation {
     let (bv, cv) = (at(&s), at(&c));
     let (exceeds, effect) = effect(metric, check.condition, bv, cv);
     let test = wilcoxon_signed_rank(&s, &c).ok();
-    let significant = test.is_some_and(|t| t.p_greater < input.alpha);
     let enough = pairs.len() as u64 >= check.min_samples;
+    let (level, state) = repeated_test_level(input, enough);
+    let significant = test.is_some_and(|t| t.p_greater < level);
     let decision = latency_decision(enough, exceeds, significant);
     let reason = format!(
-        "{metric} on {} shadow pairs {} (candidate) vs {} (stable): {effect} {} {} {}, Wilcoxon p={}",
+        "{metric} on {} shadow pairs {} (candidate) vs {} (stable): {effect} {} {} {}, {}",
         pairs.len(),
         show(metric, cv),
         show(metric, bv),
         if exceeds { ">" } else { "≤" },
         check.condition.key(),
         check.condition.value(),
-        test.map_or("n/a".to_owned(), |t| show_p(t.p_greater))
+        show_test("Wilcoxon", test.map(|t| t.p_greater), level)
     );
     Evaluation {
         decision,
@@ -48,14 +51,14 @@ pub(super) fn latency(input: &Input<'_>, p: Percentile) -> Evaluation {
         statistic: test.map(|t| t.w_plus),
         samples: pairs.len() as u64,
         reason,
-        state: None,
+        state,
     }
 }
 
 /// Relative accuracy on labelled pairs: the paired difference of accuracies as effect,
 /// McNemar's test on the discordant pairs as evidence (McNemar 1947).
 pub(super) fn accuracy(input: &Input<'_>, margin: f64) -> Evaluation {
-    let (metric, alpha) = (input.check.metric, input.alpha);
+    let metric = input.check.metric;
     let k = input.candidate.shadow.correctness;
     let n = k.total();
     let (acc_s, acc_c) = (
@@ -69,19 +72,20 @@ pub(super) fn accuracy(input: &Input<'_>, margin: f64) -> Evaluation {
         neither: k.neither,
     });
     let drop = acc_s - acc_c;
-    let worse_significantly = k.stable_only > k.candidate_only && test.p_value < alpha;
+    let (level, state) = repeated_test_level(input, true);
+    let worse_significantly = k.stable_only > k.candidate_only && test.p_value < level;
     let decision = match (drop > margin, worse_significantly) {
         (true, true) => Decision::Fail,
         (false, _) => Decision::Pass,
         (true, false) => Decision::Undecided,
     };
     let reason = format!(
-        "{metric} on {n} labelled shadow pairs {} (candidate) vs {} (stable): {:+.1} points vs max_decrease {} points, McNemar p={} ({} vs {} discordant)",
+        "{metric} on {n} labelled shadow pairs {} (candidate) vs {} (stable): {:+.1} points vs max_decrease {} points, {} ({} vs {} discordant)",
         show(metric, acc_c),
         show(metric, acc_s),
         -drop * 100.0,
         show_points(margin),
-        show_p(test.p_value),
+        show_test("McNemar", Some(test.p_value), level),
         k.candidate_only,
         k.stable_only
     );
@@ -93,7 +97,7 @@ pub(super) fn accuracy(input: &Input<'_>, margin: f64) -> Evaluation {
         statistic: Some(test.statistic),
         samples: n,
         reason,
-        state: None,
+        state,
     }
 }
 

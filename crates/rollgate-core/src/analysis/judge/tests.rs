@@ -315,3 +315,29 @@ fn mean_metrics_and_drift() {
         Outcome::Pass
     );
 }
+
+#[test]
+fn repeated_rank_tests_spend_their_level() {
+    let lat = |xs: Vec<f64>| VersionWindow {
+        requests: xs.len() as u64,
+        latency: LatencySummary::from_samples(xs),
+        warmup: warm(),
+        ..Default::default()
+    };
+    let base = lat((0..200).map(|i| 50.0 + (i % 50) as f64).collect());
+    let cand = lat((0..200).map(|i| 52.0 + (i % 50) as f64 * 1.3).collect());
+    let t = template("checks: [{metric: latency_p95, max_ratio: 1.2}]");
+    let (v1, s1) = judge(&t, &base, &cand, &JudgeState::default());
+    assert!(
+        v1.checks[0].reason.contains("(level 0.025)"),
+        "{}",
+        v1.checks[0].reason
+    );
+    let (v2, s2) = judge(&t, &base, &cand, &s1);
+    assert!(
+        v2.checks[0].reason.contains("(level 0.008)"),
+        "{}",
+        v2.checks[0].reason
+    );
+    assert_eq!((s1.checks[0].tests, s2.checks[0].tests), (1, 2));
+}
