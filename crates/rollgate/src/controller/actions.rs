@@ -88,7 +88,14 @@ impl Controller {
                 }))
             }
             Action::ConcludeAbTest { variants, .. } => {
-                let (winner, summary) = report::ab_conclusion(self, service, &variants);
+                let planned = planned_shares(&run.state, &variants);
+                let (winner, result) = report::ab_conclusion(self, service, &planned);
+                let summary = result["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                run.report = Some(result);
                 Some(Event::AbTestConcluded { winner, summary })
             }
             Action::Promote { version } => {
@@ -207,6 +214,27 @@ impl Controller {
             tracing::error!(service, error = %e, "rollout note not stored");
         }
     }
+}
+
+/// The planned share of each concluded variant, from the rollout's A/B step.
+fn planned_shares(
+    state: &rollgate_core::rollout::RolloutState,
+    names: &[String],
+) -> Vec<(String, u32)> {
+    let planned = state.steps.iter().find_map(|s| match s {
+        Step::AbTest(ab) => Some(ab.variants.clone()),
+        _ => None,
+    });
+    names
+        .iter()
+        .map(|n| {
+            let bps = planned
+                .as_ref()
+                .and_then(|p| p.iter().find(|(v, _)| v == n).map(|(_, b)| *b))
+                .unwrap_or(1);
+            (n.clone(), bps)
+        })
+        .collect()
 }
 
 /// The first row's prediction as text: a class name, or a number.

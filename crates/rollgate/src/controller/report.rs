@@ -4,8 +4,9 @@
 use super::actions::outcome_word;
 use super::{Controller, Run};
 use crate::telemetry::VersionKey;
+use rollgate_core::analysis::ab::{analyse, AbConfig, AbMetric, AbReport, Variant};
+use rollgate_core::analysis::window::Rewards;
 use rollgate_core::analysis::Outcome;
-use rollgate_core::stats::{sample_ratio_mismatch, two_proportion_z_test, Counts, SRM_THRESHOLD};
 use serde_json::{json, Value};
 
 /// The incident report of a rollback: failed checks with their numbers, baseline and candidate
@@ -106,85 +107,78 @@ fn render(r: &Value) -> String {
     out
 }
 
-/// The winner of an A/B test by conversion rate (rewards of 0/1; any reward above 0 counts as
-/// a conversion), each variant against the first (the control) with a two-proportion z-test
-/// at 5%, and a sample-ratio-mismatch check that voids the result when the split is broken.
+/// The result of an A/B test from the rewards each variant received: per-variant value with
+/// its interval, each variant against the control (the first), the winner if any, and the
+/// sample-ratio-mismatch check (`rollgate_core::analysis::ab`). Conversions (0/1 rewards) are
+/// compared as rates, other rewards as means.
 pub(super) fn ab_conclusion(
     ctl: &Controller,
     service: &str,
-    variants: &[String],
-) -> (Option<String>, String) {
-    let arms: Vec<(String, Counts, u64)> = variants
+    variants: &[(String, u32)],
+) -> (Option<String>, Value) {
+    let arms: Vec<Variant> = variants
         .iter()
-        .map(|v| {
-            let s = ctl.plane.recorder().find(&VersionKey {
-                service: service.to_owned(),
-                version: v.clone(),
-            });
-            let (rewards, sum, requests) = s.map_or((0, 0.0, 0), |s| {
-                let o = s.outcomes().sums();
-                (o.rewards, o.reward_sum, s.requests())
-            });
-            let conversions = (sum.max(0.0).round() as u64).min(requests);
-            let counts = Counts::new(conversions, requests.max(1))
-                .unwrap_or_else(|_| Counts::new(0, 1).expect("0 of 1"));
-            let _ = rewards;
-            (v.clone(), counts, requests)
+        .map(|(name, bps)| {
+            let o = ctl
+                .plane
+                .recorder()
+                .find(&VersionKey {
+                    service: service.to_owned(),
+                    version: name.clone(),
+                })
+                .map(|s| s.outcomes().sums())
+                .unwrap_or_default();
+            Variant {
+                name: name.clone(),
+                planned_share: f64::from(*bps),
+                rewards: Rewards {
+                    n: o.rewards,
+                    sum: o.reward_sum,
+                    sum_sq: o.reward_sq_sum,
+                },
+            }
         })
         .collect();
-    let observed: Vec<u64> = arms.iter().map(|a| a.2).collect();
-    let planned = vec![1.0; arms.len()];
-    if let Ok(srm) = sample_ratio_mismatch(&observed, &planned, SRM_THRESHOLD) {
-        if srm.mismatch {
-            return (
-                None,
-                format!(
-                    "sample ratio mismatch (chi2 {:.1}, p {:.2e}): result void",
-                    srm.chi2, srm.p_value
-                ),
-            );
-        }
-    }
-    let Some((control, base, _)) = arms.first().cloned() else {
-        return (None, "no variants".into());
+    let binary = arms.iter().all(|a| a.rewards.sum == a.rewards.sum_sq);
+    let metric = if binary {
+        AbMetric::ConversionRate
+    } else {
+        AbMetric::MeanReward
     };
-    let mut best: Option<(String, f64)> = None;
-    let mut lines = vec![format!("{control}: {:.2}%", base.rate() * 100.0)];
-    for (name, counts, _) in arms.iter().skip(1) {
-        let Ok(t) = two_proportion_z_test(base, *counts, 0.95) else {
-            continue;
-        };
-        let lift = if base.rate() > 0.0 {
-            t.difference / base.rate()
-        } else {
-            0.0
-        };
-        lines.push(format!(
-            "{name}: {:.2}% (lift {:+.1}%, p {:.3})",
-            counts.rate() * 100.0,
-            lift * 100.0,
-            t.p_two_sided
-        ));
-        if t.p_two_sided < 0.05
-            && best
-                .as_ref()
-                .is_none_or(|(_, d)| t.difference.abs() > d.abs())
-        {
-            best = Some((
-                if t.difference > 0.0 {
-                    name.clone()
-                } else {
-                    control.clone()
-                },
-                t.difference,
-            ));
+    match analyse(&arms, &AbConfig::new(metric)) {
+        Ok(r) => {
+            let text = render_ab(&r);
+            let winner = (!r.srm_mismatch).then(|| r.winner.clone()).flatten();
+            (winner, json!({"ab": r, "text": text}))
         }
+        Err(e) => (
+            None,
+            json!({"text": format!("A/B test not analysable: {e}")}),
+        ),
     }
-    let winner = best.map(|(n, _)| n);
-    let verdict = winner
-        .as_deref()
-        .map_or("no significant difference".to_owned(), |w| {
-            format!("winner {w}")
-        });
-    (winner, format!("{verdict}: {}", lines.join(", ")))
+}
+
+fn render_ab(r: &AbReport) -> String {
+    let mut out = match (&r.winner, r.srm_mismatch) {
+        (_, true) => format!(
+            "A/B test void: sample ratio mismatch (p {:.2e}), the split is not the planned one\n",
+            r.srm_p_value
+        ),
+        (Some(w), false) => format!("A/B test: winner {w}\n"),
+        (None, false) => "A/B test: no significant difference\n".to_owned(),
+    };
+    for v in &r.variants {
+        out += &format!(
+            "  {}: {:.4} [{:.4}, {:.4}] over {} rewards",
+            v.name, v.value, v.interval.0, v.interval.1, v.n
+        );
+        if let Some(c) = &v.vs_control {
+            let lift = c
+                .relative_lift
+                .map_or("n/a".into(), |l| format!("{:+.1}%", l * 100.0));
+            out += &format!(", lift {lift}, p {:.4}", c.p_value);
+        }
+        out += "\n";
+    }
+    out
 }
