@@ -98,6 +98,16 @@ impl Traffic {
     }
 }
 
+impl Traffic {
+    /// Stops the users and returns how many requests they sent, all answered 200 (a failed
+    /// request panics the traffic thread, and that panic is re-raised here).
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let t = self.thread.take().unwrap();
+        t.join().expect("every request under load succeeded")
+    }
+}
+
 impl Drop for Traffic {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -253,10 +263,17 @@ steps:
           expect_prediction: setosa
       rollback_window: 1s
 "#;
+    let traffic = Traffic::start(node.data);
     begin(&node, plan);
     let done = wait_phase(&node, &["promoted", "rolled_back"], 30);
     assert_eq!(done["phase"], "promoted", "{done:#}");
     assert_eq!(node.service()["stable"], "v2");
+    // The instant switch back: the old version was kept loaded.
+    let back = node.admin(Request::post("/rollback", ""));
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert_eq!(node.service()["stable"], "v1");
+    let sent = traffic.finish();
+    assert!(sent > 20, "load ran through both switches: {sent} requests");
     let bodies = || -> Vec<Value> {
         receiver
             .seen()
