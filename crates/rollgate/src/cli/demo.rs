@@ -239,11 +239,16 @@ fn phase(
 
 fn outcome(ended: &Ended, expected: bool, what: &str) -> String {
     let mark = if expected { "✔" } else { "✘ unexpected:" };
+    let detail = ended.rollout["phase_detail"].as_str().unwrap_or("");
+    let why = if detail.is_empty() || detail == ended.row.decision {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
     format!(
-        "  {mark} {} after {:.1} s ({}) · {what}",
+        "  {mark} {} after {:.1} s{why} · {what}",
         ended.row.decision,
         ended.row.time_to_decision.as_secs_f64(),
-        ended.rollout["phase_detail"].as_str().unwrap_or(""),
     )
 }
 
@@ -272,6 +277,10 @@ async fn ab_summary(ctx: &Ctx) -> String {
         .into_iter()
         .flatten()
         .filter_map(|e| e["detail"]["note"].as_str())
-        .find(|n| n.contains("concluded"))
-        .map_or_else(|| "(no conclusion recorded)".into(), str::to_owned)
+        .find_map(|n| {
+            // `step 1/1 (ab_test): concluded, winner Some("v2"): winner v2: v1: ...`
+            let rest = &n[n.find("concluded, winner")?..];
+            Some(rest.split_once(": ").map_or(rest, |(_, r)| r).to_owned())
+        })
+        .unwrap_or_else(|| "(no conclusion recorded)".into())
 }

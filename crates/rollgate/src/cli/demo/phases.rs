@@ -138,15 +138,38 @@ fn bars(ctx: &Ctx, tag: &str, steps: usize) -> (ProgressBar, ProgressBar) {
     (bar, line)
 }
 
-/// `analysing · step 3: analysis demo-quality ... · candidate 25%`.
+/// `analysing · candidate 25% · accuracy 0.981 vs 0.862 pass · ...`: the phase, the traffic
+/// split and the judge's latest look, check by check.
 fn progress_words(r: &Value) -> String {
-    let step = r["step"].as_u64().unwrap_or(0) as usize;
-    let what = r["steps"][step].as_str().unwrap_or("");
-    format!(
-        "{} · {what} · candidate {}%",
+    let mut words = vec![
         r["phase"].as_str().unwrap_or("?").replace('_', " "),
-        r["candidate_percent"].as_str().unwrap_or("0"),
-    )
+        format!(
+            "candidate {}%",
+            r["candidate_percent"].as_str().unwrap_or("0")
+        ),
+    ];
+    let mirror = r["mirror_percent"].as_str().unwrap_or("0");
+    if mirror != "0" {
+        words.push(format!("mirrored {mirror}%"));
+    }
+    let analysing = r["phase"] == "analysing";
+    let checks = r["analysis"]["verdict"]["checks"].as_array();
+    for c in checks.into_iter().flatten().filter(|_| analysing) {
+        let value = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.3}"));
+        let vs = if c["baseline_value"].is_null() {
+            String::new()
+        } else {
+            format!(" vs {}", value(&c["baseline_value"]))
+        };
+        words.push(format!(
+            "{} {}{vs} ({} samples) {}",
+            c["metric"].as_str().unwrap_or("?"),
+            value(&c["candidate_value"]),
+            c["samples"],
+            c["outcome"].as_str().unwrap_or("?").to_lowercase(),
+        ));
+    }
+    words.join(" · ")
 }
 
 /// Makes `candidate` the service's candidate, keeping the rest of its route.
