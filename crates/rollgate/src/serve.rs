@@ -86,7 +86,7 @@ impl Running {
 
 /// Opens the store, boots the control plane and the controller, and starts serving.
 pub(crate) async fn start(config: Config, base: &Path, data_dir: &Path) -> anyhow::Result<Running> {
-    let store = SqliteStore::open(&data_dir)
+    let store = SqliteStore::open(data_dir)
         .await
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
     tracing::info!(dir = %data_dir.display(), "store opened");
