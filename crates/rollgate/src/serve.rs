@@ -63,14 +63,40 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
 
 async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Result<()> {
     let stop_signal = shutdown_signal()?;
-    let store = SqliteStore::open(&data_dir)
+    let running = start(config, &base, &data_dir).await?;
+    stop_signal.await;
+    running.shutdown().await
+}
+
+/// A gateway started in this process (by `serve`, or by `rollgate demo`, which needs the
+/// OS-chosen ports back): its bound addresses and the means to stop it.
+pub(crate) struct Running {
+    pub(crate) data_addr: SocketAddr,
+    pub(crate) admin_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Stops accepting and lets in-flight requests finish within the grace period.
+    pub(crate) async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!(grace = ?self.grace, "shutting down: no new connections, finishing in-flight requests");
+        let _ = self.stop.send(true);
+        drain(self.tasks, self.grace).await
+    }
+}
+
+/// Opens the store, boots the control plane and the controller, and starts serving.
+pub(crate) async fn start(config: Config, base: &Path, data_dir: &Path) -> anyhow::Result<Running> {
+    let store = SqliteStore::open(data_dir)
         .await
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
     tracing::info!(dir = %data_dir.display(), "store opened");
     let plane = ControlPlane::boot(Boot {
         store: Arc::new(store),
         config: config.services.clone(),
-        base: &base,
+        base,
         max_body: config.max_body_bytes,
         max_model_bytes: config.max_model_bytes,
         ledger: Arc::new(crate::feedback::Ledger::new(
@@ -86,6 +112,7 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
     let controller = start_controller(&plane, &config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let data = bind(config.data_addr, "data").await?;
+    let data_addr = data.local_addr()?;
     let data_task = spawn_server(
         data,
         gateway::routes(Arc::clone(plane.gateway())),
@@ -93,12 +120,16 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
     );
     let (admin_addr, token) = admin_binding(&config);
     let admin = bind(admin_addr, "admin").await?;
+    let admin_addr = admin.local_addr()?;
     let admin_app = admin_routes(&plane, &controller, &config, token);
     let admin_task = spawn_server(admin, admin_app, stop_rx);
-    stop_signal.await;
-    tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight requests");
-    let _ = stop_tx.send(true);
-    drain(vec![data_task, admin_task], config.shutdown_grace).await
+    Ok(Running {
+        data_addr,
+        admin_addr,
+        stop: stop_tx,
+        tasks: vec![data_task, admin_task],
+        grace: config.shutdown_grace,
+    })
 }
 
 /// Without a token the admin port never leaves loopback.

@@ -71,6 +71,17 @@ impl AdminClient {
         .await
     }
 
+    /// `PUT path` with a JSON body → JSON.
+    pub(crate) async fn put_json(&self, path: &str, body: &Value) -> Result<Value, CallError> {
+        self.send(
+            Method::PUT,
+            path,
+            Some("application/json"),
+            Bytes::from(body.to_string()),
+        )
+        .await
+    }
+
     /// `POST path` with raw bytes → JSON.
     pub(crate) async fn post_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<Value, CallError> {
         self.send(

@@ -6,6 +6,7 @@
 
 mod admin;
 mod client;
+mod demo;
 mod rollout;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -71,6 +72,16 @@ enum Command {
     ///   ROLLGATE_ADMIN_TOKEN=s3cret rollgate serve --admin-listen 0.0.0.0:8081
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
+    /// Watch Rollgate work: a gateway on the bundled models, synthetic traffic with late
+    /// labels, and three automated rollouts (a canary promoted, a bad one rolled back, an A/B
+    /// test), with a summary at the end.
+    ///
+    /// Examples:
+    ///   rollgate demo
+    ///   rollgate demo --seed 7 --speed 2
+    ///   rollgate demo --keep-running
+    #[command(verbatim_doc_comment)]
+    Demo(demo::DemoArgs),
     /// Versions, weights and live numbers of one service or all.
     ///
     /// Examples:
@@ -198,6 +209,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
             init_tracing(cli.log_format);
             return crate::serve::run(args).map(|()| 0);
         }
+        Command::Demo(args) => return demo::run(args, cli.token),
         Command::Plan(cmd) => {
             return rollout::show(&cmd).map(|()| 0);
         }
@@ -254,6 +266,7 @@ async fn call(c: &AdminClient, command: Command, out: Output) -> Result<(), Call
         }
         Command::Rollout(cmd) => rollout::run(c, cmd, out).await,
         Command::Serve(_)
+        | Command::Demo(_)
         | Command::Completions { .. }
         | Command::Plan(_)
         | Command::Simulate { .. } => Ok(()),
