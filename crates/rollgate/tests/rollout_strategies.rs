@@ -135,10 +135,17 @@ fn shadow_divergence_of_an_onnx_candidate_is_measured_and_judged() {
 }
 
 /// Runs an A/B test where v1 converts at `p1` and v2 at `p2` (deterministically interleaved),
-/// and returns the concluded rollout.
+/// after earlier stable traffic that must not count, and returns the concluded rollout.
 fn ab(p1: f64, p2: f64) -> Value {
     let dir = TempDir::new();
     let node = start(&dir, "onnx: \"builtin:iris-v2\"");
+    // Earlier traffic on stable, all converting: the test must judge only what follows.
+    for i in 0..200 {
+        let id = format!("before-{i}");
+        predict(&node, &id);
+        let fb = json!({"request_id": id, "reward": 1});
+        Request::post("/v1/feedback", fb.to_string()).send(node.data);
+    }
     begin(
         &node,
         "steps:\n  - ab_test: {variants: {v1: 50, v2: 50}, sample_size: 400, promote_winner: false}\n",

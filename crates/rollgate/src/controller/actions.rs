@@ -50,6 +50,11 @@ impl Controller {
         let (stable, candidate) = (target.stable.as_str(), target.candidate.as_str());
         match action {
             Action::SetWeights(w) => {
+                if run.ab_start.is_empty() {
+                    if let Some(Step::AbTest(ab)) = run.state.steps.get(run.state.index) {
+                        run.ab_start = self.ab_marks(service, &ab.variants);
+                    }
+                }
                 self.reroute(service, |s| route::with_weights(s, &w, stable, candidate))
                     .await
             }
@@ -89,7 +94,8 @@ impl Controller {
             }
             Action::ConcludeAbTest { variants, .. } => {
                 let planned = planned_shares(&run.state, &variants);
-                let (winner, result) = report::ab_conclusion(self, service, &planned);
+                let (winner, result) =
+                    report::ab_conclusion(self, service, &planned, &run.ab_start);
                 let summary = result["text"]
                     .as_str()
                     .unwrap_or_default()
@@ -199,6 +205,23 @@ impl Controller {
                 failures.join("; ")
             },
         }
+    }
+
+    /// Each A/B variant's counters as its test begins.
+    fn ab_marks(&self, service: &str, variants: &[(String, u32)]) -> report::AbStart {
+        variants
+            .iter()
+            .map(|(v, _)| {
+                let stats = self.plane.recorder().find(&crate::telemetry::VersionKey {
+                    service: service.to_owned(),
+                    version: v.clone(),
+                });
+                let mark = stats.map_or((0, Default::default()), |s| {
+                    (s.requests(), s.outcomes().sums())
+                });
+                (v.clone(), mark)
+            })
+            .collect()
     }
 
     pub(super) async fn note(&self, service: &str, text: &str) {

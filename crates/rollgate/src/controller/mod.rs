@@ -86,6 +86,8 @@ struct Run {
     started_at_ms: u64,
     analysis: Option<AnalysisRun>,
     report: Option<Value>,
+    /// Counters of the A/B variants when the test began (empty outside A/B tests).
+    ab_start: report::AbStart,
 }
 
 /// Operator verbs on a rollout.
@@ -136,6 +138,7 @@ impl Controller {
                         started_at_ms: doc["started_at_ms"].as_u64().unwrap_or(0),
                         analysis: None,
                         report: doc.get("report").cloned().filter(|r| !r.is_null()),
+                        ab_start: Default::default(),
                     };
                     runs.insert(service, run);
                 }
@@ -212,6 +215,7 @@ impl Controller {
             started_at_ms: now,
             analysis: None,
             report: None,
+            ab_start: Default::default(),
         };
         self.persist(
             service,
@@ -220,7 +224,7 @@ impl Controller {
             Some(json!({"plan": plan_text})),
         )
         .await?;
-        let requests = self.candidate_requests(&run.state);
+        let requests = self.candidate_requests(&run.state, &run.ab_start);
         self.advance(
             service,
             &mut run,
@@ -293,7 +297,7 @@ impl Controller {
             if let Some(event) = self.look(service, run).await {
                 self.advance(service, run, event).await;
             }
-            let requests = self.candidate_requests(&run.state);
+            let requests = self.candidate_requests(&run.state, &run.ab_start);
             self.advance(
                 service,
                 run,
@@ -325,7 +329,7 @@ impl Controller {
     }
 
     /// Requests the candidate has answered (for an A/B test: the least-served variant).
-    fn candidate_requests(&self, state: &RolloutState) -> u64 {
+    fn candidate_requests(&self, state: &RolloutState, ab_start: &report::AbStart) -> u64 {
         let count = |v: &str| {
             self.plane
                 .recorder()
@@ -336,9 +340,15 @@ impl Controller {
                 .map_or(0, |s| s.requests())
         };
         match state.steps.get(state.index) {
-            Some(rollgate_core::rollout::Step::AbTest(ab)) => {
-                ab.variants.iter().map(|(v, _)| count(v)).min().unwrap_or(0)
-            }
+            Some(rollgate_core::rollout::Step::AbTest(ab)) => ab
+                .variants
+                .iter()
+                .map(|(v, _)| {
+                    let start = ab_start.get(v).map_or(0, |(n, _)| *n);
+                    count(v).saturating_sub(start)
+                })
+                .min()
+                .unwrap_or(0),
             _ => count(&state.target.candidate),
         }
     }

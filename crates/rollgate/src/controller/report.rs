@@ -3,7 +3,7 @@
 
 use super::actions::outcome_word;
 use super::{Controller, Run};
-use crate::telemetry::VersionKey;
+use crate::telemetry::{OutcomeSums, VersionKey};
 use rollgate_core::analysis::ab::{analyse, AbConfig, AbMetric, AbReport, Variant};
 use rollgate_core::analysis::window::Rewards;
 use rollgate_core::analysis::Outcome;
@@ -72,11 +72,10 @@ fn summary(w: &rollgate_core::analysis::VersionWindow) -> Value {
 /// The report as plain text, for the CLI and the demo.
 fn render(r: &Value) -> String {
     let mut out = format!(
-        "INCIDENT: rollout of {} `{}` rolled back to `{}` at step {} ({})\n",
+        "INCIDENT: rollout of {} `{}` rolled back to `{}`: {}\n",
         r["service"].as_str().unwrap_or(""),
         r["candidate"].as_str().unwrap_or(""),
         r["stable"].as_str().unwrap_or(""),
-        r["step"],
         r["reason"].as_str().unwrap_or(""),
     );
     for c in r["failed_checks"].as_array().into_iter().flatten() {
@@ -115,11 +114,12 @@ pub(super) fn ab_conclusion(
     ctl: &Controller,
     service: &str,
     variants: &[(String, u32)],
+    start: &AbStart,
 ) -> (Option<String>, Value) {
     let arms: Vec<Variant> = variants
         .iter()
         .map(|(name, bps)| {
-            let o = ctl
+            let now = ctl
                 .plane
                 .recorder()
                 .find(&VersionKey {
@@ -128,6 +128,7 @@ pub(super) fn ab_conclusion(
                 })
                 .map(|s| s.outcomes().sums())
                 .unwrap_or_default();
+            let o = since(&now, start.get(name).map(|(_, o)| o));
             Variant {
                 name: name.clone(),
                 planned_share: f64::from(*bps),
@@ -155,6 +156,21 @@ pub(super) fn ab_conclusion(
             None,
             json!({"text": format!("A/B test not analysable: {e}")}),
         ),
+    }
+}
+
+/// Each variant's request count and outcome sums when its A/B test began: the test is judged
+/// on what happened since, not on the service's earlier traffic.
+pub(crate) type AbStart = std::collections::BTreeMap<String, (u64, OutcomeSums)>;
+
+/// The rewards between a start and now.
+fn since(now: &OutcomeSums, start: Option<&OutcomeSums>) -> OutcomeSums {
+    let Some(s) = start else { return *now };
+    OutcomeSums {
+        rewards: now.rewards.saturating_sub(s.rewards),
+        reward_sum: now.reward_sum - s.reward_sum,
+        reward_sq_sum: now.reward_sq_sum - s.reward_sq_sum,
+        ..OutcomeSums::default()
     }
 }
 

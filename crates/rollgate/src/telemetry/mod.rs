@@ -12,7 +12,7 @@ mod shadow;
 
 pub(crate) use exposition::{Exposition, WeightSource};
 pub(crate) use histogram::ShardedHistogram;
-pub(crate) use outcomes::Outcomes;
+pub(crate) use outcomes::{OutcomeSums, Outcomes};
 pub(crate) use recent::RecentLatencies;
 pub(crate) use shadow::{Divergence, Shadow, ShadowSums};
 
