@@ -26,7 +26,8 @@ pub(crate) enum Payload {
 pub(crate) struct Call {
     pub(crate) protocol: Protocol,
     pub(crate) service: Arc<ServiceRuntime>,
-    pub(crate) request_id: String,
+    /// Also in `headers`, where the request-id layer put it: the upstream sees it there.
+    pub(crate) request_id: HeaderValue,
     pub(crate) method: http::Method,
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
@@ -142,7 +143,13 @@ async fn tensors(
         Ok(BackendReply::Tensors(outputs)) => {
             record_outputs(version, &outputs);
             (
-                protocol::encode(decoded, &outputs, svc, &version.name, &call.request_id),
+                protocol::encode(
+                    decoded,
+                    &outputs,
+                    svc,
+                    &version.name,
+                    call.request_id.to_str().unwrap_or_default(),
+                ),
                 None,
             )
         }
@@ -255,9 +262,6 @@ fn upstream_request(
         .body(body)
         .map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
     *req.headers_mut() = call.headers;
-    if let Ok(id) = HeaderValue::from_str(&call.request_id) {
-        req.headers_mut().insert("x-request-id", id);
-    }
     Ok(req)
 }
 
