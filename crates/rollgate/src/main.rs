@@ -10,6 +10,7 @@ mod gateway;
 mod serve;
 mod store;
 mod telemetry;
+mod worker;
 
 /// mimalloc instead of glibc malloc: a request allocates and frees a few dozen small blocks
 /// (header maps, body chunks, futures), and glibc's arena locking and consolidation showed as

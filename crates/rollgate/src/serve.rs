@@ -19,11 +19,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod workers;
+
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (mut config, base) = load_config(args.config.as_deref())?;
     config.data_addr = args.listen.unwrap_or(config.data_addr);
     config.admin_addr = args.admin_listen.unwrap_or(config.admin_addr);
+    let data_workers = workers::count(args.workers);
+    crate::worker::set_count(data_workers);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,7 +37,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         |p| format!("config file `{}`", p.display()),
     );
     runtime
-        .block_on(serve(config, base, args.data_dir))
+        .block_on(serve(config, base, args.data_dir, data_workers))
         .with_context(|| source)
 }
 
@@ -55,7 +59,12 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
     Ok((config, base))
 }
 
-async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    base: PathBuf,
+    data_dir: PathBuf,
+    data_workers: usize,
+) -> anyhow::Result<()> {
     let stop_signal = shutdown_signal()?;
     let store = SqliteStore::open(&data_dir)
         .await
@@ -74,12 +83,10 @@ async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Resu
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let data = bind(config.data_addr, "data").await?;
-    let data_task = spawn_server(
-        data,
-        gateway::routes(Arc::clone(plane.gateway())),
-        stop_rx.clone(),
-    );
+    let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
+    tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
+    let data_app = gateway::routes(Arc::clone(plane.gateway()));
+    let data_task = workers::spawn(data, data_app, stop_rx.clone())?;
     let (admin_addr, token) = admin_binding(&config);
     let admin = bind(admin_addr, "admin").await?;
     let admin_app = admin_routes(&plane, &config, token);
