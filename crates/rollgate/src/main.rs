@@ -13,6 +13,13 @@ mod metrics_source;
 mod serve;
 mod store;
 mod telemetry;
+mod worker;
+
+/// mimalloc instead of glibc malloc: a request allocates and frees a few dozen small blocks
+/// (header maps, body chunks, futures), and glibc's arena locking and consolidation showed as
+/// several percent of the proxy profile; mimalloc's thread-local free lists make them cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use std::process::ExitCode;

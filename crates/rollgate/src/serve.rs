@@ -25,11 +25,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod workers;
+
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (mut config, base) = load_config(args.config.as_deref())?;
     config.data_addr = args.listen.unwrap_or(config.data_addr);
     config.admin_addr = args.admin_listen.unwrap_or(config.admin_addr);
+    let data_workers = data_workers(args.workers);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,8 +42,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         |p| format!("config file `{}`", p.display()),
     );
     runtime
-        .block_on(serve(config, base, args.data_dir))
+        .block_on(serve(config, base, args.data_dir, data_workers))
         .with_context(|| source)
+}
+
+/// How many thread-per-core workers serve the data port (`requested`, else one per core),
+/// registered for the per-worker upstream pools.
+pub(crate) fn data_workers(requested: Option<usize>) -> usize {
+    let n = workers::count(requested);
+    crate::worker::set_count(n);
+    n
 }
 
 /// Reads and validates the config file, or the embedded default; returns it with the
@@ -61,9 +72,14 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
     Ok((config, base))
 }
 
-async fn serve(config: Config, base: PathBuf, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    base: PathBuf,
+    data_dir: PathBuf,
+    data_workers: usize,
+) -> anyhow::Result<()> {
     let stop_signal = shutdown_signal()?;
-    let running = start(config, &base, &data_dir).await?;
+    let running = start(config, &base, &data_dir, data_workers).await?;
     stop_signal.await;
     running.shutdown().await
 }
@@ -88,7 +104,12 @@ impl Running {
 }
 
 /// Opens the store, boots the control plane and the controller, and starts serving.
-pub(crate) async fn start(config: Config, base: &Path, data_dir: &Path) -> anyhow::Result<Running> {
+pub(crate) async fn start(
+    config: Config,
+    base: &Path,
+    data_dir: &Path,
+    data_workers: usize,
+) -> anyhow::Result<Running> {
     let store = SqliteStore::open(data_dir)
         .await
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
@@ -111,13 +132,10 @@ pub(crate) async fn start(config: Config, base: &Path, data_dir: &Path) -> anyho
     }
     let controller = start_controller(&plane, &config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let data = bind(config.data_addr, "data").await?;
-    let data_addr = data.local_addr()?;
-    let data_task = spawn_server(
-        data,
-        gateway::routes(Arc::clone(plane.gateway())),
-        stop_rx.clone(),
-    );
+    let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
+    tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
+    let data_app = gateway::routes(Arc::clone(plane.gateway()));
+    let data_task = workers::spawn(data, data_app, stop_rx.clone())?;
     let (admin_addr, token) = admin_binding(&config);
     let admin = bind(admin_addr, "admin").await?;
     let admin_addr = admin.local_addr()?;

@@ -1,6 +1,7 @@
 //! HTTP upstreams: instances of any model server (FastAPI, MLServer, Triton, KServe).
 //!
-//! One pooled keep-alive client per version. Instances are used round-robin; an instance that
+//! Keep-alive connections are pooled per instance and per data-plane thread (see [`pool`]).
+//! Instances are used round-robin; an instance that
 //! fails `eject_after` times in a row (connection failure, timeout or 5xx) is ejected for
 //! `eject_for`, passive health checking as Envoy's outlier detection does. If every instance is
 //! ejected, all are used again rather than failing every request (Envoy's panic threshold).
@@ -8,16 +9,16 @@
 //! may have had effects and is never sent twice.
 
 mod instance;
+mod pool;
 
 use super::{Backend, BackendError, BackendReply, BackendRequest, Body, Speaks};
 use crate::telemetry::ErrorKind;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http::{header, HeaderMap, HeaderValue, Request, Response, Uri};
+use http::{header, HeaderMap, HeaderName, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use instance::Instances;
+use pool::{Pool, SendError};
 use rollgate_core::config::HttpSpec;
 use rollgate_core::tensor::TensorSpec;
 use std::sync::Arc;
@@ -28,15 +29,15 @@ use std::time::Duration;
 const REPLAY_LIMIT: u64 = 64 * 1024;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// A version served by HTTP instances.
@@ -47,27 +48,26 @@ pub(crate) struct HttpBackend {
 
 #[derive(Debug)]
 struct Inner {
-    client: Client<HttpConnector, Body>,
     instances: Instances,
+    /// Connections, indexed like the instances.
+    pools: Vec<Arc<Pool>>,
     timeout: Duration,
 }
 
 impl HttpBackend {
-    /// Builds the client and instance set; connections are opened on first use.
+    /// Builds the instance set and its pools; connections are opened on first use.
     pub(crate) fn new(spec: &HttpSpec) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(spec.connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         let instances = Instances::new(&spec.instances, spec.eject_after, spec.eject_for);
+        let pools = (0..spec.instances.len())
+            .map(|i| {
+                let authority = instances.authority(i).to_owned();
+                Arc::new(Pool::new(authority, spec.connect_timeout))
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
-                client,
                 instances,
+                pools,
                 timeout: spec.request_timeout,
             }),
         }
@@ -118,11 +118,18 @@ impl Inner {
         }
         let replay = collect(body).await?;
         let mut last = BackendError::new(ErrorKind::Unavailable, "no instance configured");
-        for slot in self.instances.attempts() {
+        let mut attempts = self.instances.attempts().into_iter().peekable();
+        while let Some(slot) = attempts.next() {
             let body = Full::new(replay.clone())
                 .map_err(|never| match never {})
                 .boxed_unsync();
-            match self.attempt(slot, parts.clone(), body).await {
+            // The head is copied only when another attempt may follow.
+            let head = if attempts.peek().is_some() {
+                parts.clone()
+            } else {
+                std::mem::replace(&mut parts, Request::new(()).into_parts().0)
+            };
+            match self.attempt(slot, head, body).await {
                 Err(e) if e.kind == ErrorKind::Unavailable => last = e,
                 other => return other,
             }
@@ -137,12 +144,10 @@ impl Inner {
         mut parts: http::request::Parts,
         body: Body,
     ) -> Result<Response<Body>, BackendError> {
-        let authority = self.instances.authority(slot);
-        parts.uri = upstream_uri(authority, &parts.uri)?;
-        if let Ok(host) = HeaderValue::from_str(authority) {
-            parts.headers.insert(header::HOST, host);
-        }
-        let call = self.client.request(Request::from_parts(parts, body));
+        let pool = &self.pools[slot];
+        let authority = pool.authority();
+        parts.uri = origin_form(&parts.uri)?;
+        let call = pool.send(Request::from_parts(parts, body));
         let outcome = match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(BackendError::new(
                 ErrorKind::Timeout,
@@ -159,23 +164,21 @@ impl Inner {
             Err(_) => true,
         };
         self.instances.report(slot, failed);
-        outcome.map(|resp| {
-            let (mut parts, body) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
+        outcome.map(|mut resp| {
+            strip_hop_by_hop(resp.headers_mut());
+            resp
         })
     }
 }
 
-fn classify(authority: &str, e: &hyper_util::client::legacy::Error) -> BackendError {
-    let kind = if e.is_connect() {
-        ErrorKind::Unavailable
-    } else {
-        ErrorKind::Upstream5xx
+/// Unsent requests may go to another instance; one that failed on the way may have reached
+/// the model, so it counts as the instance's failure and is not retried.
+fn classify(authority: &str, e: &SendError) -> BackendError {
+    let kind = match e {
+        SendError::Connect(_) | SendError::NotSent(_) => ErrorKind::Unavailable,
+        SendError::Failed(_) => ErrorKind::Upstream5xx,
     };
-    let source = std::error::Error::source(e).map(ToString::to_string);
-    let detail = source.unwrap_or_else(|| e.to_string());
-    BackendError::new(kind, format!("upstream {authority} failed: {detail}"))
+    BackendError::new(kind, format!("upstream {authority} failed: {e}"))
 }
 
 fn body_len(body: &Body) -> Option<u64> {
@@ -191,15 +194,30 @@ async fn collect(body: Body) -> Result<Bytes, BackendError> {
     })
 }
 
-fn upstream_uri(authority: &str, incoming: &Uri) -> Result<Uri, BackendError> {
-    let path = incoming.path_and_query().map_or("/", |p| p.as_str());
-    format!("http://{authority}{path}")
-        .parse()
+/// The request target an upstream is sent: `/path?query` (the `Host` header names the
+/// instance). Already in that form unless the client sent an absolute URI.
+fn origin_form(incoming: &Uri) -> Result<Uri, BackendError> {
+    if incoming.scheme().is_none() && incoming.authority().is_none() {
+        return Ok(incoming.clone());
+    }
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(
+        incoming
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts)
         .map_err(|e| BackendError::new(ErrorKind::BadRequest, format!("bad upstream URI: {e}")))
 }
 
+/// Runs on every request and answer, which rarely carry any of these: one pass over the
+/// (few) names present, comparing typed names, and removals only when one is there.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
+    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }

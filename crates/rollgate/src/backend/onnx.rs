@@ -2,7 +2,14 @@
 //!
 //! A model is parsed, typed for a dynamic batch of `input_width` features, optimised and made
 //! runnable once, when the version is loaded; a warm-up run checks that it works and records its
-//! outputs. Requests then run the plan on tokio's blocking pool, off the async reactor.
+//! outputs and how long a one-row run takes.
+//!
+//! Where a request runs depends on that cost. A small logistic regression answers one row in a
+//! few microseconds, far less than handing the work to tokio's blocking pool and back (a task
+//! allocation, a thread wake-up and a wake-up of the reactor again, each way): such requests run
+//! inline on the reactor thread. A request whose estimated cost (rows × the one-row time) is
+//! over [`INLINE_BUDGET`] runs on the blocking pool, so a large batch or a heavy model never
+//! stalls the other connections of its worker thread.
 
 use super::{Backend, BackendError, BackendReply, BackendRequest, Speaks};
 use crate::telemetry::ErrorKind;
@@ -10,10 +17,17 @@ use futures_util::future::BoxFuture;
 use rollgate_core::tensor::{FeatureBatch, OutputTensor, TensorData, TensorSpec};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 
 type Plan = Arc<TypedRunnableModel>;
+
+/// Longest estimated inference run inline on the reactor thread; a blocking-pool round trip
+/// costs tens of microseconds of CPU and latency, so below this it is the expensive part.
+const INLINE_BUDGET: Duration = Duration::from_micros(100);
+/// Timed one-row runs at load; the fastest is the estimate (the first run warms caches).
+const TIMED_RUNS: usize = 3;
 
 /// Why a model file cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +55,8 @@ pub(crate) struct OnnxBackend {
     outputs: Vec<TensorSpec>,
     /// Output names, shared with every request's inference task (built once at load).
     names: Arc<[String]>,
+    /// Rows a request may have and still run inline (see the module doc); 0 = never.
+    inline_rows: usize,
 }
 
 impl OnnxBackend {
@@ -64,12 +80,47 @@ impl OnnxBackend {
             reason: e.message,
         })?;
         let outputs = tensors.iter().map(info).collect();
+        let inline_rows = inline_rows(&plan, width, &names);
         Ok(Self {
             plan,
             outputs,
             names: names.into(),
+            inline_rows,
         })
     }
+}
+
+/// How many rows fit in [`INLINE_BUDGET`] at the measured one-row cost (a conservative
+/// estimate: the fixed per-run cost is counted once per row).
+fn inline_rows(plan: &Plan, width: usize, names: &[String]) -> usize {
+    let mut fastest = Duration::MAX;
+    for _ in 0..TIMED_RUNS {
+        let Ok(row) = FeatureBatch::from_flat(vec![0.0; width], width) else {
+            return 0;
+        };
+        let started = Instant::now();
+        if guarded(plan, row, names).is_err() {
+            return 0;
+        }
+        fastest = fastest.min(started.elapsed());
+    }
+    let per_row = fastest.as_nanos().max(1);
+    usize::try_from(INLINE_BUDGET.as_nanos() / per_row).unwrap_or(0)
+}
+
+/// [`run`], with a panic inside tract turned into a model error (tract asserts rather than errs
+/// on some shape mismatches; on the reactor thread a panic would cut the client's connection).
+fn guarded(
+    plan: &Plan,
+    batch: FeatureBatch,
+    names: &[String],
+) -> Result<Vec<OutputTensor>, BackendError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| run(plan, batch, names))).unwrap_or_else(|_| {
+        Err(BackendError::new(
+            ErrorKind::Model,
+            "the model crashed in tract",
+        ))
+    })
 }
 
 fn optimise(bytes: &[u8], width: usize) -> Result<Plan, LoadError> {
@@ -127,7 +178,7 @@ fn info(t: &OutputTensor) -> TensorSpec {
     }
 }
 
-/// Runs the plan on a batch; called on the blocking pool.
+/// Runs the plan on a batch.
 fn run(
     plan: &Plan,
     batch: FeatureBatch,
@@ -190,16 +241,20 @@ impl Backend for OnnxBackend {
         &self,
         request: BackendRequest,
     ) -> BoxFuture<'static, Result<BackendReply, BackendError>> {
+        let BackendRequest::Tensors(batch) = request else {
+            return Box::pin(std::future::ready(Err(BackendError::new(
+                ErrorKind::Model,
+                "an ONNX version takes tensors",
+            ))));
+        };
+        if batch.rows() <= self.inline_rows {
+            let outputs = guarded(&self.plan, batch, &self.names);
+            return Box::pin(std::future::ready(outputs.map(BackendReply::Tensors)));
+        }
         let plan = Arc::clone(&self.plan);
         let names = Arc::clone(&self.names);
         Box::pin(async move {
-            let BackendRequest::Tensors(batch) = request else {
-                return Err(BackendError::new(
-                    ErrorKind::Model,
-                    "an ONNX version takes tensors",
-                ));
-            };
-            tokio::task::spawn_blocking(move || run(&plan, batch, &names))
+            tokio::task::spawn_blocking(move || guarded(&plan, batch, &names))
                 .await
                 .map_err(|e| {
                     BackendError::new(ErrorKind::Model, format!("model task failed: {e}"))

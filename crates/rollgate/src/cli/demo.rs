@@ -66,9 +66,14 @@ async fn demo(args: DemoArgs, token: Option<String>) -> anyhow::Result<u8> {
         .prefix("rollgate-demo-")
         .tempdir()
         .context("creating the demo's data directory")?;
-    let running = crate::serve::start(config, Path::new("."), dir.path())
-        .await
-        .context("starting the gateway")?;
+    let running = crate::serve::start(
+        config,
+        Path::new("."),
+        dir.path(),
+        crate::serve::data_workers(None),
+    )
+    .await
+    .context("starting the gateway")?;
     let rows = traffic::rows()?;
     let ctx = Ctx {
         admin: crate::cli::client::AdminClient::new(

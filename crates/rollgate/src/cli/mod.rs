@@ -200,6 +200,10 @@ pub(crate) struct ServeArgs {
     /// Directory of the embedded store (created if missing).
     #[arg(long, env = "ROLLGATE_DATA_DIR", default_value = "rollgate-data")]
     pub(crate) data_dir: PathBuf,
+    /// Threads serving the data port, each with its own listener and upstream connections
+    /// (default: one per CPU).
+    #[arg(long, env = "ROLLGATE_WORKERS")]
+    pub(crate) workers: Option<usize>,
 }
 
 /// Runs the parsed command and returns the process exit code.

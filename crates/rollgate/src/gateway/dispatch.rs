@@ -27,7 +27,8 @@ pub(crate) enum Payload {
 pub(crate) struct Call {
     pub(crate) protocol: Protocol,
     pub(crate) service: Arc<ServiceRuntime>,
-    pub(crate) request_id: String,
+    /// Also in `headers`, where the request-id layer put it: the upstream sees it there.
+    pub(crate) request_id: HeaderValue,
     pub(crate) method: http::Method,
     pub(crate) uri: Uri,
     pub(crate) headers: HeaderMap,
@@ -68,7 +69,8 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let latency = started.elapsed();
     version.stats.finish(latency, error);
     if error.is_none() {
-        remember(gw, &svc, version, request_id, &predicted);
+        let id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
+        remember(gw, &svc, version, id, &predicted);
         if let Some(tx) = shadow {
             let _ = tx.send(mirror::Primary { predicted, latency });
         }
@@ -228,7 +230,13 @@ async fn tensors(
         Ok(BackendReply::Tensors(outputs)) => {
             record_outputs(svc, version, &outputs);
             (
-                protocol::encode(decoded, &outputs, svc, &version.name, &call.request_id),
+                protocol::encode(
+                    decoded,
+                    &outputs,
+                    svc,
+                    &version.name,
+                    call.request_id.to_str().unwrap_or_default(),
+                ),
                 None,
                 predicted(&outputs),
             )
@@ -362,9 +370,6 @@ fn upstream_request(
         .body(body)
         .map_err(|e| ApiError::bad_request("bad_request", e.to_string()))?;
     *req.headers_mut() = call.headers;
-    if let Ok(id) = HeaderValue::from_str(&call.request_id) {
-        req.headers_mut().insert("x-request-id", id);
-    }
     Ok(req)
 }
 

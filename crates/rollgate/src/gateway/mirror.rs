@@ -71,7 +71,7 @@ pub(crate) async fn spawn(
     let copy = Copy {
         svc: Arc::clone(svc),
         target,
-        request_id: call.request_id.clone(),
+        request_id: String::from_utf8_lossy(call.request_id.as_bytes()).into_owned(),
         ledger: Arc::clone(&gw.ledger),
     };
     tokio::spawn(async move {

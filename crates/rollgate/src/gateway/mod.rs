@@ -154,7 +154,7 @@ pub(crate) fn routes(gw: Arc<Gateway>) -> Router {
         .route("/v2/health/ready", get(server_ready))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(request_id::layer))
+        .layer(request_id::Layer)
         .with_state(gw)
 }
 
