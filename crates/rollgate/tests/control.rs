@@ -292,81 +292,59 @@ fn changes_under_load_fail_no_request() {
 }
 
 /// Runs a CLI verb against a node; returns (exit code, stdout, stderr).
-fn cli(node: &Node, args: &[&str]) -> (i32, String, String) {
-    let out = common::command()
-        .arg("--admin-url")
-        .arg(format!("http://{}", node.admin))
-        .args(args)
-        .stdout(Stdio::piped())
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        text(&out.stderr),
-    )
-}
-
 #[test]
 fn cli_verbs_drive_the_gateway() {
     let dir = TempDir::new();
     let node = Node::start(&dir, "a.log");
     let model_path = workspace_root().join("models/iris-v2.onnx");
-    let (code, out, err) = cli(
-        &node,
-        &[
-            "update-model",
-            model_path.to_str().unwrap(),
-            "--version",
-            "v5",
-        ],
-    );
+    let (code, out, err) = node.cli(&[
+        "update-model",
+        model_path.to_str().unwrap(),
+        "--version",
+        "v5",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("v5"), "{out}");
-    let (code, out, _) = cli(&node, &["set-ratio", "0.2", "-o", "json"]);
+    let (code, out, _) = node.cli(&["set-ratio", "0.2", "-o", "json"]);
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["route"]["weights"], json!({"v1": 80.0, "v5": 20.0}));
-    let (code, out, _) = cli(&node, &["status"]);
+    let (code, out, _) = node.cli(&["status"]);
     assert_eq!(code, 0);
     assert!(out.contains("candidate") && out.contains("80"), "{out}");
-    assert_eq!(cli(&node, &["promote", "--service", "iris"]).0, 0);
+    assert_eq!(node.cli(&["promote", "--service", "iris"]).0, 0);
     assert_eq!(node.service()["stable"], "v5");
-    assert_eq!(cli(&node, &["rollback"]).0, 0);
+    assert_eq!(node.cli(&["rollback"]).0, 0);
     assert_eq!(node.service()["stable"], "v1");
-    let (code, out, _) = cli(
-        &node,
-        &[
-            "versions",
-            "add",
-            "iris",
-            "remote",
-            "--upstream",
-            "http://127.0.0.1:9",
-        ],
-    );
+    let (code, out, _) = node.cli(&[
+        "versions",
+        "add",
+        "iris",
+        "remote",
+        "--upstream",
+        "http://127.0.0.1:9",
+    ]);
     assert_eq!(code, 0, "{out}");
-    let (code, out, _) = cli(&node, &["versions", "list", "iris", "-o", "json"]);
+    let (code, out, _) = node.cli(&["versions", "list", "iris", "-o", "json"]);
     assert_eq!(code, 0);
     assert!(out.contains("\"remote\""), "{out}");
-    assert_eq!(cli(&node, &["versions", "rm", "iris", "remote"]).0, 0);
-    let (code, out, _) = cli(&node, &["events", "--limit", "3", "-o", "json"]);
+    assert_eq!(node.cli(&["versions", "rm", "iris", "remote"]).0, 0);
+    let (code, out, _) = node.cli(&["events", "--limit", "3", "-o", "json"]);
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["events"][0]["kind"],
         "version_removed"
     );
-    let (code, _, err) = cli(&node, &["set-ratio", "2"]);
+    let (code, _, err) = node.cli(&["set-ratio", "2"]);
     assert_eq!(code, 1, "refused by the server: {err}");
-    let (code, _, err) = cli(&node, &["rollback", "--service", "nope"]);
+    let (code, _, err) = node.cli(&["rollback", "--service", "nope"]);
     assert_eq!(code, 1, "{err}");
     let unreachable = common::command()
         .args(["--admin-url", "http://127.0.0.1:9", "status"])
         .output()
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(3), "unreachable server");
-    let (code, out, _) = cli(&node, &["completions", "bash"]);
+    let (code, out, _) = node.cli(&["completions", "bash"]);
     assert!(code == 0 && out.contains("rollgate"), "completions");
 }
 

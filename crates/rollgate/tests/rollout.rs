@@ -206,6 +206,17 @@ fn abort_and_manual_intervention_act_at_once() {
     begin(&node, "steps:\n  - canary: {steps: [10, 50], hold: 1h}\n");
     wait_phase(&node, &["progressing", "analysing"], 10);
     assert!(eventually(Duration::from_secs(5), || weight(&node, "v2") == "10"));
+    let (code, out, err) = node.cli(&["status", "iris"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rollout canary") && out.contains("candidate 10%"),
+        "{out}"
+    );
+    let (code, out, _) = node.cli(&["rollout", "status", "iris"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("▶"), "the current step is marked: {out}");
+    let (code, _, err) = node.cli(&["rollout", "promote", "iris"]);
+    assert_eq!(code, 2, "promote without --full is a usage error: {err}");
     let r = node.admin(Request::post(
         "/set-canary-ratio",
         json!({"ratio": 0.3}).to_string(),

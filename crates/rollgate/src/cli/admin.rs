@@ -20,10 +20,18 @@ pub(crate) async fn status(
     service: Option<&str>,
     out: Output,
 ) -> Result<(), CallError> {
-    let doc = match service {
+    let mut doc = match service {
         Some(s) => json!({ "services": [c.get(&format!("/api/v1/services/{s}")).await?] }),
         None => c.get("/api/v1/services").await?,
     };
+    // Each service's rollout, so one command shows where a rollout stands.
+    if let Some(services) = doc["services"].as_array_mut() {
+        for svc in services {
+            let name = svc["name"].as_str().unwrap_or_default().to_owned();
+            let r = c.get(&format!("/api/v1/services/{name}/rollout")).await?;
+            svc["rollout"] = r["rollout"].clone();
+        }
+    }
     match out {
         Output::Json => print_json(&doc),
         Output::Table => doc["services"]
@@ -68,7 +76,29 @@ fn print_service(svc: &Value) {
             format!("{:.2}", s["p99_ms"].as_f64().unwrap_or(0.0)),
         ]);
     }
-    println!("{t}\n");
+    println!("{t}");
+    print_rollout_line(&svc["rollout"]);
+    println!();
+}
+
+/// One line on the service's rollout, if it has one.
+fn print_rollout_line(r: &Value) {
+    if r.is_null() {
+        return;
+    }
+    let steps = r["steps"].as_array().map_or(0, Vec::len);
+    println!(
+        "rollout {} {}: {} at step {}/{} ({}), candidate {}%",
+        text(&r["strategy"]),
+        text(&r["id"]),
+        text(&r["phase"]),
+        r["step"].as_u64().unwrap_or(0) + 1,
+        steps,
+        r["steps"][r["step"].as_u64().unwrap_or(0) as usize]
+            .as_str()
+            .unwrap_or("-"),
+        text(&r["candidate_percent"]),
+    );
 }
 
 fn role<'a>(svc: &Value, name: &str) -> &'a str {

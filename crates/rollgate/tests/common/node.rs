@@ -62,6 +62,23 @@ impl Node {
         req.send(self.admin)
     }
 
+    /// Runs `rollgate ARGS` against this node's admin port: `(exit code, stdout, stderr)`.
+    pub(crate) fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = super::command()
+            .arg("--admin-url")
+            .arg(format!("http://{}", self.admin))
+            .args(args)
+            .stdout(Stdio::piped())
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    }
+
     pub(crate) fn service(&self) -> Value {
         let r = self.admin(Request::get("/api/v1/services/iris"));
         assert_eq!(r.status, 200, "{}", r.text());
