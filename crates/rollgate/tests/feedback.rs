@@ -8,7 +8,7 @@ mod common;
 
 use common::http::{Request, Response};
 use common::metrics::scrape;
-use common::{eventually, workspace_root, Rollgate};
+use common::{eventually, Rollgate};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,18 +40,6 @@ services:
       mirror: { to: bad, percent: 100 }
 "#;
 
-/// The evaluation rows and their true class index.
-fn eval_rows() -> Vec<([f32; 4], i64)> {
-    let text = std::fs::read_to_string(workspace_root().join("models/iris-eval.csv")).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<f32> = l.split(',').map(|x| x.parse().unwrap()).collect();
-            ([f[0], f[1], f[2], f[3]], f[4] as i64)
-        })
-        .collect()
-}
-
 fn predict(addr: SocketAddr, id: &str, row: [f32; 4]) -> Response {
     let body = json!({ "instances": [row] }).to_string();
     Request::post("/v1/models/iris/predict", body)
@@ -67,7 +55,7 @@ fn feedback(addr: SocketAddr, body: Value) -> Response {
 fn labels_credit_the_version_that_answered() {
     let gw = Rollgate::start(SPLIT);
     let mut expected = std::collections::BTreeMap::<String, (u64, u64)>::new();
-    for (i, (row, truth)) in eval_rows().into_iter().enumerate() {
+    for (i, (row, truth)) in common::iris_rows("iris-eval.csv").into_iter().enumerate() {
         let id = format!("req-{i}");
         let r = predict(gw.addr, &id, row);
         assert_eq!(r.status, 200, "{}", r.text());
@@ -142,7 +130,7 @@ fn duplicates_are_idempotent_and_unknown_ids_are_404() {
 #[test]
 fn a_shadow_candidate_is_compared_and_credited_on_the_same_requests() {
     let gw = Rollgate::start(SHADOW);
-    let rows = eval_rows();
+    let rows = common::iris_rows("iris-eval.csv");
     for (i, (row, _)) in rows.iter().enumerate() {
         let r = predict(gw.addr, &format!("s-{i}"), *row);
         assert_eq!(r.version(), "v1", "users only ever see stable");

@@ -13,7 +13,7 @@ mod common;
 use common::http::Request;
 use common::metrics::scrape;
 use common::node::Node;
-use common::{eventually, workspace_root, TempDir};
+use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -138,17 +138,6 @@ fn start(dir: &TempDir, log: &str, metrics: &str) -> Node {
     Node::start_with(dir, log, &["--config", path.to_str().unwrap()])
 }
 
-fn eval_rows() -> Vec<([f32; 4], i64)> {
-    let text = std::fs::read_to_string(workspace_root().join("models/iris-eval.csv")).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<f32> = l.split(',').map(|x| x.parse().unwrap()).collect();
-            ([f[0], f[1], f[2], f[3]], f[4] as i64)
-        })
-        .collect()
-}
-
 /// What gateway A served to one version.
 #[derive(Debug, Default, Clone, Copy)]
 struct Served {
@@ -207,7 +196,7 @@ fn a_canary_is_judged_on_windows_read_from_prometheus() {
     let (dir_a, dir_b, dir_p) = (TempDir::new(), TempDir::new(), TempDir::new());
     let a = start(&dir_a, "a.log", "");
     let prom = Prometheus::start(&dir_p, free_port(), a.data);
-    let rows = eval_rows();
+    let rows = common::iris_rows("iris-eval.csv");
 
     // Both versions' series exist before the analysis starts, so its windows begin mid-series.
     traffic(&a, "warm", &rows[..5], false);

@@ -10,7 +10,7 @@ mod common;
 use common::http::Request;
 use common::node::Node;
 use common::upstream::{Mode, Upstreams};
-use common::{eventually, workspace_root, TempDir};
+use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,15 +64,7 @@ struct Traffic {
 
 impl Traffic {
     fn start(addr: SocketAddr) -> Self {
-        let text = std::fs::read_to_string(workspace_root().join("models/iris-all.csv")).unwrap();
-        let rows: Vec<(Vec<f32>, i64)> = text
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let f: Vec<f32> = l.split(',').map(|x| x.parse().unwrap()).collect();
-                (f[..4].to_vec(), f[4] as i64)
-            })
-            .collect();
+        let rows = common::iris_rows("iris-all.csv");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {

@@ -62,6 +62,20 @@ impl Drop for TempDir {
 }
 
 /// The workspace root (where `models/` and `tests/tritonclient_check.py` live).
+/// Labelled iris rows from `models/NAME` (`iris-eval.csv`, `iris-all.csv`): features and the
+/// true class index, for tests that send predictions and then their labels.
+pub(crate) fn iris_rows(name: &str) -> Vec<([f32; 4], i64)> {
+    let path = workspace_root().join("models").join(name);
+    let text = std::fs::read_to_string(&path).expect("bundled iris rows");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f32> = l.split(',').map(|x| x.parse().expect("a number")).collect();
+            ([f[0], f[1], f[2], f[3]], f[4] as i64)
+        })
+        .collect()
+}
+
 pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

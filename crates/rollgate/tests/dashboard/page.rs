@@ -64,7 +64,7 @@ impl Gateway {
         ids: std::ops::Range<usize>,
         pause: Duration,
     ) -> BTreeMap<String, u64> {
-        let rows = eval_rows();
+        let rows = crate::common::iris_rows("iris-eval.csv");
         let mut per_version = BTreeMap::new();
         for i in ids {
             let (row, truth) = rows[i % rows.len()];
@@ -102,18 +102,6 @@ pub(crate) fn settles(timeout: Duration, mut check: impl FnMut() -> bool) -> boo
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The iris evaluation rows and their true class index.
-fn eval_rows() -> Vec<([f32; 4], i64)> {
-    let text = std::fs::read_to_string(workspace_root().join("models/iris-eval.csv")).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<f32> = l.split(',').map(|x| x.parse().unwrap()).collect();
-            ([f[0], f[1], f[2], f[3]], f[4] as i64)
-        })
-        .collect()
 }
 
 /// Everything the page shows under a `data-testid`, read in one round trip so the values
