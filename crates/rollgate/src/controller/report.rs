@@ -5,32 +5,33 @@ use super::actions::outcome_word;
 use super::{Controller, Run};
 use crate::telemetry::{OutcomeSums, VersionKey};
 use rollgate_core::analysis::ab::{analyse, AbConfig, AbMetric, AbReport, Variant};
+use rollgate_core::analysis::incident::{IncidentInput, IncidentReport};
 use rollgate_core::analysis::window::Rewards;
-use rollgate_core::analysis::Outcome;
 use serde_json::{json, Value};
 
-/// The incident report of a rollback: failed checks with their numbers, baseline and candidate
-/// side by side, the time line of the rollout and examples of divergent requests.
+/// The incident report of a rollback, built by `rollgate_core::analysis::incident` from the
+/// failing look of the judge: failed checks with their numbers, baseline against candidate,
+/// the verdict time line and examples of divergent requests. A rollback without a failed
+/// analysis (a smoke check, an instance) gets the reason and the time line only.
 pub(super) fn incident(ctl: &Controller, run: &Run, reason: &str) -> Value {
     let target = &run.state.target;
-    let look = run.analysis.as_ref().and_then(|a| a.last.as_ref());
-    let failed: Vec<Value> = look
-        .map(|l| {
-            l.verdict
-                .checks
-                .iter()
-                .filter(|c| c.outcome == Outcome::Fail)
-                .map(|c| json!({"metric": c.metric, "candidate": c.candidate_value, "baseline": c.baseline_value, "threshold": c.threshold, "p_value": c.p_value, "reason": c.reason}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let timeline: Vec<Value> = run
+    let timeline: Vec<(u64, String)> = run
         .state
         .verdicts
         .iter()
-        .map(|v| json!({"at_ms": v.at, "step": v.step, "outcome": outcome_word(v.outcome), "summary": v.summary}))
+        .map(|v| {
+            (
+                v.at,
+                format!(
+                    "step {} {}: {}",
+                    v.step + 1,
+                    outcome_word(v.outcome),
+                    v.summary
+                ),
+            )
+        })
         .collect();
-    let examples = ctl
+    let examples: Vec<(String, String)> = ctl
         .plane
         .recorder()
         .find(&VersionKey {
@@ -38,72 +39,52 @@ pub(super) fn incident(ctl: &Controller, run: &Run, reason: &str) -> Value {
             version: target.candidate.clone(),
         })
         .map(|s| s.shadow().examples())
-        .unwrap_or_default();
-    let mut report = json!({
-        "service": target.service,
-        "stable": target.stable,
-        "candidate": target.candidate,
-        "reason": reason,
-        "step": run.state.index,
-        "at_ms": crate::store::now_ms(),
-        "failed_checks": failed,
-        "baseline": look.map(|l| summary(&l.baseline)),
-        "candidate_metrics": look.map(|l| summary(&l.candidate)),
-        "timeline": timeline,
-        "examples": examples,
-    });
-    report["text"] = json!(render(&report));
-    report
-}
-
-/// The numbers of a window worth reading in a report.
-fn summary(w: &rollgate_core::analysis::VersionWindow) -> Value {
-    let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
-    json!({
-        "requests": w.requests,
-        "error_rate": rate(w.errors.total() - w.errors.bad_request, w.requests),
-        "p95_ms": w.latency.p95_ms,
-        "accuracy": rate(w.labelled.correct, w.labelled.total),
-        "labelled": w.labelled.total,
-        "invalid": w.invalid_predictions,
-    })
-}
-
-/// The report as plain text, for the CLI and the demo.
-fn render(r: &Value) -> String {
-    let mut out = format!(
-        "INCIDENT: rollout of {} `{}` rolled back to `{}`: {}\n",
-        r["service"].as_str().unwrap_or(""),
-        r["candidate"].as_str().unwrap_or(""),
-        r["stable"].as_str().unwrap_or(""),
-        r["reason"].as_str().unwrap_or(""),
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            (
+                e.request_id,
+                format!("stable {} / candidate {}", e.stable, e.candidate),
+            )
+        })
+        .collect();
+    let headline = format!(
+        "Rollout of {} `{}` rolled back to `{}`: {reason}\n",
+        target.service, target.candidate, target.stable
     );
-    for c in r["failed_checks"].as_array().into_iter().flatten() {
-        out += &format!("  failed: {}\n", c["reason"].as_str().unwrap_or(""));
-    }
-    for (name, key) in [
-        ("baseline ", "baseline"),
-        ("candidate", "candidate_metrics"),
-    ] {
-        if !r[key].is_null() {
-            out += &format!("  {name}: {}\n", r[key]);
+    let failed = run
+        .analysis
+        .as_ref()
+        .and_then(|a| a.last.as_ref())
+        .and_then(|l| {
+            let input = IncidentInput {
+                baseline_version: &target.stable,
+                candidate_version: &target.candidate,
+                verdict: &l.verdict,
+                baseline: &l.baseline,
+                candidate: &l.candidate,
+            };
+            IncidentReport::from_failed(input, timeline.clone(), examples.clone())
+        });
+    let (mut doc, text) = match failed {
+        Some(r) => (
+            serde_json::to_value(&r).unwrap_or_default(),
+            r.render_text(),
+        ),
+        None => {
+            let lines: Vec<String> = timeline.iter().map(|(_, t)| format!("  {t}")).collect();
+            (
+                json!({"failed_checks": []}),
+                format!("INCIDENT\n{}", lines.join("\n")),
+            )
         }
-    }
-    for t in r["timeline"].as_array().into_iter().flatten() {
-        out += &format!(
-            "  step {} {}: {}\n",
-            t["step"],
-            t["outcome"].as_str().unwrap_or(""),
-            t["summary"].as_str().unwrap_or("")
-        );
-    }
-    for e in r["examples"].as_array().into_iter().flatten().take(5) {
-        out += &format!(
-            "  example {}: stable {} / candidate {}\n",
-            e["request_id"], e["stable"], e["candidate"]
-        );
-    }
-    out
+    };
+    doc["service"] = json!(target.service);
+    doc["reason"] = json!(reason);
+    doc["step"] = json!(run.state.index);
+    doc["at_ms"] = json!(crate::store::now_ms());
+    doc["text"] = json!(format!("{headline}{text}"));
+    doc
 }
 
 /// The result of an A/B test from the rewards each variant received: per-variant value with
