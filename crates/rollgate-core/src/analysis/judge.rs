@@ -18,6 +18,13 @@
 //! looks (a 1.5× slower p95 on 100 requests gives p < 10⁻⁹).
 //! | absolute latency, `rmse`, drift (PSI, JS), `shadow_mae` | the point value, once `min_samples` are in; drift and shadow above `noise_floor` |
 //!
+//! # One error budget for the whole template
+//!
+//! The template's `alpha` is the *family-wise* false-failure rate: a healthy candidate fails
+//! the analysis (any of its checks) with probability at most α. Each of the m checks runs
+//! its tests at α / m (Bonferroni), since a verdict fails when any check fails and the
+//! checks' errors are not independent enough to do better safely.
+//!
 //! A check may pass only with `min_samples`; an undecided check with enough samples counts as
 //! its `on_inconclusive` says. A failing look counts towards `failure_limit` (consecutive
 //! failing looks, Argo's `failureLimit`); the check fails once they exceed it.
@@ -122,6 +129,7 @@ pub fn judge(
     if let Some(reason) = warming_up(template, candidate) {
         return (warming_verdict(template, &reason), state.clone());
     }
+    let alpha = check_alpha(template);
     let (checks, states): (Vec<_>, Vec<_>) = template
         .checks
         .iter()
@@ -135,7 +143,7 @@ pub fn judge(
                 .unwrap_or_else(|| CheckState::new(check.metric));
             let input = evaluation::Input {
                 check,
-                alpha: template.alpha,
+                alpha,
                 baseline,
                 candidate,
                 state: prev,
@@ -148,6 +156,11 @@ pub fn judge(
         checks,
     };
     (verdict, JudgeState { checks: states })
+}
+
+/// Each check's share of the template's family-wise α (see the module documentation).
+fn check_alpha(template: &AnalysisTemplate) -> f64 {
+    template.alpha / template.checks.len().max(1) as f64
 }
 
 /// Fail if any failed, Pass if all passed (and there is at least one), else Inconclusive.

@@ -2,7 +2,7 @@
 //! Argo Rollouts' `AnalysisTemplate`.
 //!
 //! ```yaml
-//! alpha: 0.05              # type-I error of every statistical test (default 0.05)
+//! alpha: 0.05              # false-failure rate of the whole analysis, split over its checks (default 0.05)
 //! warmup_requests: 100     # candidate requests ignored before judging (default 0)
 //! checks:
 //!   - metric: error_rate
@@ -36,7 +36,8 @@ pub const DEFAULT_MIN_SAMPLES: u64 = 100;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "parse::RawTemplate", into = "parse::RawTemplate")]
 pub struct AnalysisTemplate {
-    /// Type-I error of every statistical test, in (0, 0.5].
+    /// Family-wise false-failure rate of the analysis, in (0, 0.5]; each of the m checks
+    /// tests at alpha / m.
     pub alpha: f64,
     /// Candidate requests to see (and ignore) before any check is judged.
     pub warmup_requests: u64,

@@ -23,7 +23,7 @@ fn failed() -> (Verdict, VersionWindow, VersionWindow) {
         Check::new(Metric::ErrorRate(None), Condition::MaxIncrease(0.03)),
         Check::new(Metric::Accuracy, Condition::Min(0.8)),
     ]);
-    let (b, c) = (window(40, 10_000), window(52, 1_000));
+    let (b, c) = (window(40, 10_000), window(104, 2_000));
     let verdict = judge(&t, &b, &c, &JudgeState::default()).0;
     (verdict, b, c)
 }
