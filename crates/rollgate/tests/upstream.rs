@@ -118,6 +118,57 @@ fn answers_pass_through_with_gateway_headers() {
     assert_eq!(resp.json()["path"], "/v2/models/iris/infer");
 }
 
+/// A model server's JSON answer is passed on unchanged and read on the way: its classes are
+/// counted per version, labels are judged against it, and an answer that claims to be JSON
+/// but is not counts as an invalid output.
+#[test]
+fn an_upstream_answer_is_read_for_classes_accuracy_and_invalid_outputs() {
+    const ANSWER: &str = r#"{"predictions": [{"class": "versicolor", "score": 0.9}]}"#;
+    let pool = Upstreams::new();
+    let good = pool.spawn("good", Mode::Answer(ANSWER));
+    let config = remote_config(&urls(&[&good]), 2000, 5).replace(
+        "    input_width: 4\n",
+        "    input_width: 4\n    output: { classes: [setosa, versicolor, virginica] }\n",
+    );
+    let gw = Rollgate::start(&config);
+    for (i, label) in ["versicolor", "setosa", "versicolor", "virginica"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("req-{i}");
+        let resp = Request::post(
+            "/v1/models/iris/predict",
+            json!({"instances": [IRIS_ROWS[0]]}).to_string(),
+        )
+        .header("x-request-id", &id)
+        .send(gw.addr);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.text(), ANSWER, "the answer is the upstream's own");
+        let fb = Request::post(
+            "/v1/feedback",
+            json!({"request_id": id, "label": label}).to_string(),
+        )
+        .send(gw.addr);
+        assert_eq!(fb.status, 200, "{}", fb.text());
+        assert_eq!(fb.json()["correct"], json!([*label == "versicolor"]));
+    }
+    let m = scrape(gw.addr);
+    let l = [("service", "iris"), ("version", "remote")];
+    let class = [l[0], l[1], ("class", "versicolor")];
+    assert_eq!(m.value("rollgate_predictions_total", &class), 4.0);
+    assert_eq!(m.value("rollgate_labelled_predictions_total", &l), 4.0);
+    assert_eq!(m.value("rollgate_correct_predictions_total", &l), 2.0);
+    assert_eq!(m.sum("rollgate_invalid_predictions_total", &l), 0.0);
+    drop(gw);
+
+    let broken = pool.spawn("broken", Mode::Answer("{\"predictions\": [1"));
+    let gw = Rollgate::start(&remote_config(&urls(&[&broken]), 2000, 5));
+    let resp = predict(gw.addr, "iris", &IRIS_ROWS[..1]);
+    assert_eq!(resp.status, 200, "passed on as the upstream sent it");
+    let m = scrape(gw.addr);
+    assert_eq!(m.sum("rollgate_invalid_predictions_total", &l), 1.0);
+}
+
 #[test]
 fn connection_failures_are_retried_on_another_instance() {
     let pool = Upstreams::new();

@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::facts::{self, OwnedFacts};
 use super::protocol::{self, Protocol};
 use super::snapshot::{ServiceRuntime, VersionRuntime};
-use super::{mirror, v1, Gateway};
+use super::{answer, mirror, v1, Gateway};
 use crate::backend::{BackendReply, BackendRequest, Body, Speaks};
 use crate::feedback::{Predicted, Record};
 use crate::telemetry::ErrorKind;
@@ -61,10 +61,7 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let request_id = call.request_id.clone();
     let (response, error, predicted) = match version.backend.speaks() {
         Speaks::Tensors => tensors(gw, &svc, version, call).await,
-        Speaks::Http => {
-            let (r, e) = forward(gw, version, call).await;
-            (r, e, Predicted::Opaque)
-        }
+        Speaks::Http => forward(gw, &svc, version, call).await,
     };
     let latency = started.elapsed();
     version.stats.finish(latency, error);
@@ -228,7 +225,8 @@ async fn tensors(
     };
     match version.backend.call(BackendRequest::Tensors(batch)).await {
         Ok(BackendReply::Tensors(outputs)) => {
-            record_outputs(svc, version, &outputs);
+            let predicted = predicted(&outputs);
+            record_predicted(svc, version, &predicted);
             (
                 protocol::encode(
                     decoded,
@@ -238,7 +236,7 @@ async fn tensors(
                     call.request_id.to_str().unwrap_or_default(),
                 ),
                 None,
-                predicted(&outputs),
+                predicted,
             )
         }
         Ok(BackendReply::Http(_)) => failed(internal(style)),
@@ -276,54 +274,52 @@ fn backend_error(kind: ErrorKind, message: String) -> ApiError {
 
 /// Counts the predicted classes (or regression values) of a batch: the output distribution,
 /// and the outputs invalid on their face (an undeclared class, NaN, a value out of range).
-pub(crate) fn record_outputs(
-    svc: &ServiceRuntime,
-    version: &VersionRuntime,
-    outputs: &[OutputTensor],
-) {
+pub(crate) fn record_predicted(svc: &ServiceRuntime, version: &VersionRuntime, p: &Predicted) {
     let stats = &version.stats;
-    if let Some((labels, _, _)) = v1::classifier(outputs) {
-        labels.iter().for_each(|&l| stats.record_class(l));
-        let declared = svc.output.classes.len();
-        let unknown = labels
-            .iter()
-            .filter(|&&l| declared > 0 && usize::try_from(l).map_or(true, |l| l >= declared))
-            .count();
-        stats.outcomes().record_invalid(unknown as u64);
-    } else if let [OutputTensor {
-        data: TensorData::F32(values),
-        ..
-    }] = outputs
-    {
-        values
-            .iter()
-            .for_each(|&v| stats.record_value(f64::from(v)));
-        let range = svc.output.range;
-        let invalid = values
-            .iter()
-            .filter(|v| {
-                v.is_nan() || range.is_some_and(|(lo, hi)| !(lo..=hi).contains(&f64::from(**v)))
-            })
-            .count();
-        stats.outcomes().record_invalid(invalid as u64);
-    }
+    let invalid = match p {
+        Predicted::Classes(labels) => {
+            labels.iter().for_each(|&l| stats.record_class(l));
+            let declared = svc.output.classes.len();
+            labels
+                .iter()
+                .filter(|&&l| l < 0 || (declared > 0 && l >= declared as i64))
+                .count()
+        }
+        Predicted::Values(values) => {
+            values
+                .iter()
+                .for_each(|&v| stats.record_value(f64::from(v)));
+            let range = svc.output.range;
+            values
+                .iter()
+                .filter(|v| {
+                    v.is_nan() || range.is_some_and(|(lo, hi)| !(lo..=hi).contains(&f64::from(**v)))
+                })
+                .count()
+        }
+        Predicted::Opaque => 0,
+    };
+    stats.outcomes().record_invalid(invalid as u64);
 }
 
 /// Forwards the request to an HTTP version as it came, on the mapped path.
+/// A small JSON answer is read on the way to say what the version predicted.
 async fn forward(
     gw: &Gateway,
+    svc: &ServiceRuntime,
     version: &VersionRuntime,
     mut call: Call,
-) -> (Response, Option<ErrorKind>) {
+) -> (Response, Option<ErrorKind>, Predicted) {
     let style = call.protocol.style();
+    let failed = |(r, e): (Response, Option<ErrorKind>)| (r, e, Predicted::Opaque);
     if !declares_length(&call.headers) {
         if let Err(e) = read(gw, &mut call).await {
-            return (e.respond(style), Some(ErrorKind::BadRequest));
+            return failed((e.respond(style), Some(ErrorKind::BadRequest)));
         }
     }
     let request = match upstream_request(gw, version, call) {
         Ok(r) => r,
-        Err(e) => return (e.respond(style), Some(ErrorKind::BadRequest)),
+        Err(e) => return failed((e.respond(style), Some(ErrorKind::BadRequest))),
     };
     match version.backend.call(BackendRequest::Http(request)).await {
         Ok(BackendReply::Http(resp)) => {
@@ -333,13 +329,29 @@ async fn forward(
             } else {
                 status.is_client_error().then_some(ErrorKind::BadRequest)
             };
-            (resp.map(axum::body::Body::new), error)
+            if error.is_some() || !answer::readable(&resp) {
+                return (resp.map(axum::body::Body::new), error, Predicted::Opaque);
+            }
+            match answer::read(resp, &svc.output.classes).await {
+                Ok((resp, Some(predicted))) => {
+                    record_predicted(svc, version, &predicted);
+                    (resp, None, predicted)
+                }
+                Ok((resp, None)) => {
+                    version.stats.outcomes().record_invalid(1);
+                    (resp, None, Predicted::Opaque)
+                }
+                Err(e) => failed((
+                    backend_error(e.kind, e.message).respond(style),
+                    Some(e.kind),
+                )),
+            }
         }
-        Ok(BackendReply::Tensors(_)) => internal(style),
-        Err(e) => (
+        Ok(BackendReply::Tensors(_)) => failed(internal(style)),
+        Err(e) => failed((
             backend_error(e.kind, e.message).respond(style),
             Some(e.kind),
-        ),
+        )),
     }
 }
 

@@ -90,6 +90,23 @@ struct Copy {
 }
 
 impl Copy {
+    /// What a mirrored HTTP answer predicted, read as a served answer would be.
+    async fn interpret(
+        &self,
+        resp: http::Response<crate::backend::Body>,
+    ) -> (Predicted, Option<ErrorKind>) {
+        if resp.status().is_server_error() {
+            return (Predicted::Opaque, Some(ErrorKind::Upstream5xx));
+        }
+        if !super::answer::readable(&resp) {
+            return (Predicted::Opaque, None);
+        }
+        match super::answer::read(resp, &self.svc.output.classes).await {
+            Ok((_, predicted)) => (predicted.unwrap_or(Predicted::Opaque), None),
+            Err(e) => (Predicted::Opaque, Some(e.kind)),
+        }
+    }
+
     async fn run(self, request: BackendRequest, primary: oneshot::Receiver<Primary>) {
         let version = self.svc.version(self.target);
         let started = Instant::now();
@@ -97,12 +114,7 @@ impl Copy {
         let latency = started.elapsed();
         let (predicted, error) = match outcome {
             Ok(BackendReply::Tensors(outputs)) => (super::dispatch::predicted(&outputs), None),
-            Ok(BackendReply::Http(resp)) => (
-                Predicted::Opaque,
-                resp.status()
-                    .is_server_error()
-                    .then_some(ErrorKind::Upstream5xx),
-            ),
+            Ok(BackendReply::Http(resp)) => self.interpret(resp).await,
             Err(e) => (Predicted::Opaque, Some(e.kind)),
         };
         tracing::debug!(service = %self.svc.name, version = %version.name, ?error, micros = latency.as_micros() as u64, "mirrored");

@@ -24,6 +24,8 @@ pub(crate) enum Mode {
     Fail,
     /// Sleeps, then echoes.
     Slow(Duration),
+    /// 200 with this body, declared as JSON whatever it is: a model server's own answer.
+    Answer(&'static str),
 }
 
 /// What one request looked like on arrival.
@@ -160,8 +162,13 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             (StatusCode::OK, echo(&shared.name, &seen))
         }
         Mode::Echo => (StatusCode::OK, echo(&shared.name, &seen)),
+        Mode::Answer(body) => (StatusCode::OK, serde_json::Value::String(body.to_owned())),
     };
-    let mut resp = (status, Body::from(doc.to_string())).into_response();
+    let text = match doc {
+        serde_json::Value::String(raw) => raw,
+        doc => doc.to_string(),
+    };
+    let mut resp = (status, Body::from(text)).into_response();
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(&shared.name) {

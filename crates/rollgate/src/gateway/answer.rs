@@ -1,0 +1,267 @@
+//! Reading what an HTTP model server predicted, from its own JSON answer.
+//!
+//! Rollgate returns an upstream's answer as is, but it still needs the predictions in it:
+//! class counts per version, invalid outputs, accuracy from delayed labels and shadow
+//! divergence all depend on them. Model servers answer in a few well-known shapes, read here:
+//!
+//! - `{"predictions": [...]}`: Rollgate's v1, KServe v1, TensorFlow Serving, Seldon, most
+//!   FastAPI services. A row is a class (an integer, or a name among the service's declared
+//!   `classes`), a regression value (a number), or an object whose `class`, `label` or
+//!   `prediction` field is one of those.
+//! - `{"prediction": x}`: one row, as a hand-written FastAPI service often answers.
+//! - `{"outputs": [{"name", "datatype", "shape", "data"}]}`: the Open Inference Protocol
+//!   (Triton, KServe v2, MLServer). The first one-dimensional integer or `BYTES` output is
+//!   the class; otherwise a lone floating-point output of one value per row is a regression.
+//!
+//! Anything else is [`Predicted::Opaque`]: still served, only not interpreted.
+
+use crate::backend::{BackendError, Body};
+use crate::feedback::Predicted;
+use crate::telemetry::ErrorKind;
+use axum::response::Response;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use std::time::Duration;
+
+/// Answers larger than this are passed through unread: a prediction answer is small, and a
+/// large one (embeddings, images) has no class to count.
+pub(crate) const READ_LIMIT: u64 = 64 * 1024;
+
+/// How long the rest of a small answer may take once its head arrived.
+const BODY_WAIT: Duration = Duration::from_secs(10);
+
+/// True for an answer worth reading: JSON, of a declared length within [`READ_LIMIT`].
+pub(crate) fn readable(resp: &http::Response<Body>) -> bool {
+    let json = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("json"));
+    let small = http_body::Body::size_hint(resp.body())
+        .exact()
+        .is_some_and(|n| n <= READ_LIMIT);
+    json && small
+}
+
+/// Reads a [`readable`] answer whole and says what it predicted (`None`: not JSON); the
+/// answer goes on to the client unchanged. A body cut off or stalled is the upstream's
+/// failure.
+pub(crate) async fn read(
+    resp: http::Response<Body>,
+    classes: &[String],
+) -> Result<(Response, Option<Predicted>), BackendError> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match tokio::time::timeout(BODY_WAIT, body.collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) => {
+            return Err(BackendError::new(
+                ErrorKind::Upstream5xx,
+                format!("reading the upstream's answer failed: {e}"),
+            ))
+        }
+        Err(_) => {
+            return Err(BackendError::new(
+                ErrorKind::Timeout,
+                format!("the upstream's answer stalled for {BODY_WAIT:?} after its head"),
+            ))
+        }
+    };
+    let predicted = interpret(&bytes, classes);
+    let body = axum::body::Body::new(Full::new(bytes));
+    Ok((Response::from_parts(parts, body), predicted))
+}
+
+/// What an upstream's JSON answer predicted; `None` when it is not JSON at all although it
+/// said it was (a broken model server). `classes` are the service's declared class names, so
+/// that a server answering with names is read as class indices; an undeclared name is read
+/// as class −1, which counts as an invalid output.
+pub(crate) fn interpret(body: &[u8], classes: &[String]) -> Option<Predicted> {
+    let doc = serde_json::from_slice::<Value>(body).ok()?;
+    Some(predictions(&doc, classes))
+}
+
+fn predictions(doc: &Value, classes: &[String]) -> Predicted {
+    let Value::Object(doc) = doc else {
+        return Predicted::Opaque;
+    };
+    let rows = if let Some(Value::Array(rows)) = doc.get("predictions") {
+        rows.iter().map(|r| row(r, classes)).collect()
+    } else if let Some(one) = doc.get("prediction") {
+        vec![row(one, classes)]
+    } else if let Some(Value::Array(outputs)) = doc.get("outputs") {
+        return open_inference(outputs, classes);
+    } else {
+        return Predicted::Opaque;
+    };
+    gather(rows)
+}
+
+/// One row's prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Row {
+    Class(i64),
+    Value(f32),
+    Unknown,
+}
+
+fn row(value: &Value, classes: &[String]) -> Row {
+    match value {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if classes.is_empty() || n.is_i64() => Row::Class(i),
+            _ => n.as_f64().map_or(Row::Unknown, |f| Row::Value(f as f32)),
+        },
+        Value::String(name) => Row::Class(class_index(name, classes)),
+        Value::Object(fields) => ["class", "label", "prediction"]
+            .iter()
+            .find_map(|k| fields.get(*k))
+            .map_or(Row::Unknown, |v| match v {
+                Value::Object(_) => Row::Unknown,
+                v => row(v, classes),
+            }),
+        _ => Row::Unknown,
+    }
+}
+
+fn class_index(name: &str, classes: &[String]) -> i64 {
+    classes
+        .iter()
+        .position(|c| c == name)
+        .map(|i| i as i64)
+        .or_else(|| name.parse().ok())
+        .unwrap_or(-1)
+}
+
+/// All classes, or all numbers (an integer among floats is a value), or nothing.
+fn gather(rows: Vec<Row>) -> Predicted {
+    if rows.is_empty() || rows.contains(&Row::Unknown) {
+        return Predicted::Opaque;
+    }
+    if rows.iter().all(|r| matches!(r, Row::Class(_))) {
+        return Predicted::Classes(
+            rows.into_iter()
+                .filter_map(|r| match r {
+                    Row::Class(c) => Some(c),
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    Predicted::Values(
+        rows.into_iter()
+            .map(|r| match r {
+                Row::Class(c) => c as f32,
+                Row::Value(v) => v,
+                Row::Unknown => f32::NAN,
+            })
+            .collect(),
+    )
+}
+
+fn datatype(output: &Value) -> &str {
+    output.get("datatype").and_then(Value::as_str).unwrap_or("")
+}
+
+fn open_inference(outputs: &[Value], classes: &[String]) -> Predicted {
+    let one_dim = |o: &&Value| match o.get("shape").and_then(Value::as_array) {
+        Some(s) => s.len() == 1 || (s.len() == 2 && s[1].as_u64() == Some(1)),
+        None => false,
+    };
+    let data = |o: &Value| o.get("data").and_then(Value::as_array).cloned();
+    let label = outputs.iter().filter(one_dim).find(|o| {
+        let t = datatype(o);
+        t.starts_with("INT") || t.starts_with("UINT") || t == "BYTES"
+    });
+    if let Some(rows) = label.and_then(data) {
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|v| match v {
+                Value::Number(n) => n.as_i64().map_or(Row::Unknown, Row::Class),
+                Value::String(s) => Row::Class(class_index(s, classes)),
+                _ => Row::Unknown,
+            })
+            .collect();
+        return gather(rows);
+    }
+    match outputs {
+        [only] if one_dim(&only) && datatype(only).starts_with("FP") => {
+            data(only).map_or(Predicted::Opaque, |rows| {
+                gather(
+                    rows.iter()
+                        .map(|v| v.as_f64().map_or(Row::Unknown, |f| Row::Value(f as f32)))
+                        .collect(),
+                )
+            })
+        }
+        _ => Predicted::Opaque,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<String> {
+        ["setosa", "versicolor", "virginica"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn v1_predictions_are_read_as_classes_or_values() {
+        let read = |s: &str| interpret(s.as_bytes(), &names()).expect("JSON");
+        assert_eq!(
+            read(r#"{"predictions": [0, 2]}"#),
+            Predicted::Classes(vec![0, 2])
+        );
+        assert_eq!(
+            read(r#"{"predictions": [{"class": 1, "probabilities": [0.1, 0.8, 0.1]}]}"#),
+            Predicted::Classes(vec![1])
+        );
+        assert_eq!(
+            read(r#"{"predictions": ["virginica", "setosa"]}"#),
+            Predicted::Classes(vec![2, 0])
+        );
+        assert_eq!(
+            read(r#"{"predictions": [{"label": "tulip"}]}"#),
+            Predicted::Classes(vec![-1])
+        );
+        assert_eq!(read(r#"{"prediction": 1}"#), Predicted::Classes(vec![1]));
+        assert_eq!(
+            read(r#"{"predictions": [1.5, 2]}"#),
+            Predicted::Values(vec![1.5, 2.0])
+        );
+    }
+
+    #[test]
+    fn open_inference_outputs_are_read() {
+        let read = |s: &str| interpret(s.as_bytes(), &names()).expect("JSON");
+        let triton = r#"{"model_name": "iris", "outputs": [
+            {"name": "probabilities", "datatype": "FP32", "shape": [2, 3], "data": [0.9, 0.05, 0.05, 0.1, 0.1, 0.8]},
+            {"name": "label", "datatype": "INT64", "shape": [2], "data": [0, 2]}]}"#;
+        assert_eq!(read(triton), Predicted::Classes(vec![0, 2]));
+        let names_out = r#"{"outputs": [{"name": "y", "datatype": "BYTES", "shape": [1], "data": ["versicolor"]}]}"#;
+        assert_eq!(read(names_out), Predicted::Classes(vec![1]));
+        let regression = r#"{"outputs": [{"name": "y", "datatype": "FP32", "shape": [2, 1], "data": [0.5, 1.5]}]}"#;
+        assert_eq!(read(regression), Predicted::Values(vec![0.5, 1.5]));
+    }
+
+    #[test]
+    fn anything_else_is_opaque() {
+        assert_eq!(interpret(b"", &names()), None);
+        assert_eq!(interpret(b"not json", &names()), None);
+        for body in [
+            "[1, 2]",
+            r#"{"result": 1}"#,
+            r#"{"predictions": []}"#,
+            r#"{"predictions": [[0.1, 0.9]]}"#,
+            r#"{"predictions": [null]}"#,
+            r#"{"outputs": [{"name": "emb", "datatype": "FP32", "shape": [1, 384], "data": []}]}"#,
+        ] {
+            assert_eq!(
+                interpret(body.as_bytes(), &names()),
+                Some(Predicted::Opaque),
+                "{body}"
+            );
+        }
+    }
+}
