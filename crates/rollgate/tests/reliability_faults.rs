@@ -298,6 +298,13 @@ fn a_faulty_mirror_target_never_reaches_users() {
         sent,
         "every request was mirrored or its copy counted as dropped"
     );
+    // Late copies (timing out) may still land: wait (bounded) until both reads agree.
+    let in_metrics = || scrape(node.data).value("rollgate_shadow_errors_total", &labels) as u64;
+    assert!(
+        eventually(Duration::from_secs(10), || shadow_errors() == in_metrics()),
+        "/metrics and the API count the same failed copies"
+    );
+    assert!(in_metrics() > 0, "failed copies are in /metrics");
     let v1 = [("service", "iris"), ("version", "v1")];
     assert_eq!(m.value("rollgate_requests_total", &v1) as usize, sent);
     assert_eq!(m.sum("rollgate_request_errors_total", &v1), 0.0);
