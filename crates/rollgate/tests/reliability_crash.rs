@@ -50,7 +50,7 @@ fn plan() -> String {
     let mut plan = String::from("steps:\n");
     for w in [5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90] {
         plan.push_str(&format!(
-            "  - set_weight: \"{w}%\"\n  - pause: {{duration: 3s}}\n"
+            "  - set_weight: \"{w}%\"\n  - pause: {{duration: 4s}}\n"
         ));
     }
     plan
@@ -188,6 +188,45 @@ fn check_log(node: &Node, acked: &[Acked], context: &str) -> usize {
     log.len()
 }
 
+/// A change in flight at the kill is all there (version and event) or not at all.
+fn check_all_or_nothing(node: &Node, names: &[String], context: &str) {
+    let svc = node.service();
+    let log = events(node);
+    for name in names {
+        let in_service = version_named(&svc, name);
+        let in_log = log.iter().any(|e| {
+            e["kind"] == "version_added"
+                && e["after"]["service"]["versions"].get(name).is_some()
+                && e["before"]["service"]["versions"].get(name).is_none()
+        });
+        assert_eq!(
+            in_service, in_log,
+            "{context}: the change in flight at the kill ({name}) is half there"
+        );
+    }
+}
+
+fn version_named(svc: &Value, name: &str) -> bool {
+    svc["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"] == name)
+}
+
+/// The data plane answers from the rollout's versions right after a restart.
+fn check_serving(node: &Node, context: &str) {
+    for _ in 0..20 {
+        let r = common::http::predict(node.data, "iris", &common::IRIS_ROWS);
+        assert_eq!(r.status, 200, "{context}: {}", r.text());
+        assert!(
+            ["v1", "v2"].contains(&r.version().as_str()),
+            "{context}: served by {}",
+            r.version()
+        );
+    }
+}
+
 /// After a restart: the rollout resumed no earlier than last seen, with its step's weight.
 fn check_resumed(node: &Node, last_step: u64, context: &str) -> u64 {
     let now = rollout(node);
@@ -245,6 +284,7 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
     assert_eq!(r.status, 201, "{}", r.text());
     let began = Instant::now();
     let mut acked: Vec<Acked> = Vec::new();
+    let mut in_flight: Vec<String> = Vec::new();
     let mut last_step = 0;
     let mut steps_at_kill = Vec::new();
     for kill in 1..=KILLS {
@@ -259,24 +299,33 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
                 acked.push(a);
             }
             let ro = rollout(&node);
+            assert_eq!(
+                ro["terminal"], false,
+                "{context}: every kill hits a running rollout"
+            );
             last_step = last_step.max(ro["step"].as_u64().unwrap());
             std::thread::sleep(Duration::from_millis(rng.random_range(0..100)));
         }
         // And sometimes kill in the middle of a change: one sent, its answer not awaited.
         if rng.random_bool(0.5) {
-            let body = json!({"name": format!("k{kill}-unacked"), "http": {"instances": [format!("http://127.0.0.1:{port}")]}});
+            let name = format!("k{kill}-unacked");
+            in_flight.push(name.clone());
+            let body =
+                json!({"name": name, "http": {"instances": [format!("http://127.0.0.1:{port}")]}});
             let admin = node.admin;
             std::thread::spawn(move || {
                 let _ = Request::post("/api/v1/services/iris/versions", body.to_string())
                     .try_send(admin);
             });
-            std::thread::sleep(Duration::from_millis(rng.random_range(0..5)));
+            std::thread::sleep(Duration::from_millis(rng.random_range(0..40)));
         }
         steps_at_kill.push(last_step);
         node.kill9();
         node = start(&dir, kill);
         last_step = check_resumed(&node, last_step, &context);
         check_log(&node, &acked, &context);
+        check_all_or_nothing(&node, &in_flight, &context);
+        check_serving(&node, &context);
     }
     let mut last = Value::Null;
     let promoted = eventually(Duration::from_secs(90), || {
@@ -291,11 +340,14 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
         &node
     ) == "100"));
     let events = check_log(&node, &acked, &format!("seed {seed}, at the end"));
+    let svc = node.service();
+    let landed = in_flight.iter().filter(|n| version_named(&svc, n)).count();
     println!(
         "reliability/crash: {KILLS} kill -9 and restarts in {:.1} s, steps observed at each kill \
-         {steps_at_kill:?}; {} acknowledged changes kept; {events} events, ids contiguous; \
-         rollout promoted",
+         {steps_at_kill:?}; {} acknowledged changes kept; {} changes in flight at a kill, \
+         {landed} of them whole, none half; {events} events, ids contiguous; rollout promoted",
         began.elapsed().as_secs_f64(),
         acked.len(),
+        in_flight.len(),
     );
 }
