@@ -13,6 +13,10 @@
 //! - every change the API acknowledged before the kill is there, with its event.
 //!
 //! At the end the rollout finishes: promoted, the candidate at 100%.
+//!
+//! A second test makes the store refuse writes (its write lock held from outside) while a
+//! rollout step ends: the transition is held, not half taken, and the route follows once the
+//! store answers again.
 
 #![allow(clippy::unwrap_used)]
 
@@ -349,5 +353,78 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
         began.elapsed().as_secs_f64(),
         acked.len(),
         in_flight.len(),
+    );
+}
+
+/// Holds SQLite's write lock on the gateway's database for `hold` (another process writing,
+/// a slow disk): the gateway's writes wait out their busy timeout and fail meanwhile.
+fn hold_write_lock(db: &std::path::Path, hold: Duration) -> std::thread::JoinHandle<()> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let db = db.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(&db)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            tx.send(()).unwrap();
+            tokio::time::sleep(hold).await;
+            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the write lock was taken");
+    t
+}
+
+#[test]
+fn a_rollout_whose_state_cannot_be_stored_holds_instead_of_running_ahead_of_its_route() {
+    let dir = TempDir::new();
+    dir.write("rollgate.yaml", CONFIG);
+    let node = start(&dir, 0);
+    let plan = "steps:\n  - set_weight: \"20%\"\n  - pause: {duration: 1s}\n  - set_weight: \"60%\"\n  - pause: {}\n";
+    let r = node.admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(eventually(Duration::from_secs(5), || candidate_weight(
+        &node
+    ) == "20"));
+    // The pause ends while nothing can be written: the transition to 60% is not stored, so
+    // it must not be taken either (its route change would be skipped). The lock outlives two
+    // busy timeouts (5 s each): the first tick's write fails, then the transition's.
+    let lock = hold_write_lock(
+        &dir.path().join("data/rollgate.db"),
+        Duration::from_secs(11),
+    );
+    lock.join().unwrap();
+    let mut seen = (String::new(), Value::Null);
+    let consistent = eventually(Duration::from_secs(20), || {
+        let ro = rollout(&node);
+        seen = (candidate_weight(&node), ro.clone());
+        ro["phase"] == "paused" && ro["candidate_percent"] == "60" && seen.0 == "60"
+    });
+    let log = std::fs::read_to_string(dir.path().join("gw-0.log")).unwrap_or_default();
+    assert!(
+        log.contains("rollout state not stored"),
+        "the store did refuse a write meanwhile: {log}"
+    );
+    assert!(
+        consistent,
+        "after the store came back the rollout and its route agree: route {} but rollout {:#}",
+        seen.0, seen.1
     );
 }
