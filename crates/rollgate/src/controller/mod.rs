@@ -370,14 +370,17 @@ impl Controller {
             let now = crate::store::now_ms() as u64;
             let t = step(&run.state, event.clone(), now);
             let moved = t.state.index != run.state.index || t.state.phase != run.state.phase;
-            run.state = t.state;
+            let before = std::mem::replace(&mut run.state, t.state);
             // Every state is stored (a tick's request count and clock included); only
             // transitions that did something are events.
             let notable = moved || !t.actions.is_empty() || !matches!(event, Event::Tick { .. });
             let detail = json!({"event": event, "actions": t.actions});
             let kind = notable.then_some("rollout_transition");
             if let Err(e) = self.persist(service, run, kind, Some(detail)).await {
-                tracing::error!(service, error = %e, "rollout state not stored; actions held");
+                // Neither the state nor its actions: keeping a state whose actions never ran
+                // would leave the route behind it for good. The next tick tries again.
+                run.state = before;
+                tracing::error!(service, error = %e, "rollout state not stored; transition held");
                 return;
             }
             for action in t.actions {

@@ -62,6 +62,15 @@ impl SqliteStore {
         }
         Ok(Self { pool })
     }
+
+    /// A write transaction that holds SQLite's write lock from its first statement
+    /// (`BEGIN IMMEDIATE`). A deferred transaction that reads first (the revision check) and
+    /// writes next fails at once with `SQLITE_BUSY_SNAPSHOT` when another connection wrote in
+    /// between (the rollout controller saving its state while an API change commits), and the
+    /// busy timeout does not apply to that; taken up front, the lock is waited for instead.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Option<String> {
@@ -100,7 +109,7 @@ impl Store for SqliteStore {
         service: &StoredService,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT revision FROM services WHERE name = ?")
                 .bind(&service.name)
@@ -139,7 +148,7 @@ impl Store for SqliteStore {
         state: &serde_json::Value,
         event: Option<&NewEvent>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO rollouts (service, state, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (service) DO UPDATE SET state = excluded.state,
@@ -173,7 +182,7 @@ impl Store for SqliteStore {
     }
 
     async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let id = insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)

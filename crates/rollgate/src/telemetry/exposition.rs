@@ -129,13 +129,14 @@ fn encode_outcomes(
     all: &[(VersionKey, Arc<VersionStats>)],
 ) -> Result<(), std::fmt::Error> {
     type Read = fn(&VersionStats) -> u64;
-    let counters: [(&str, &str, Read); 6] = [
+    let counters: [(&str, &str, Read); 7] = [
         ("labelled_predictions", "Answered rows a ground-truth label was joined to.", |s| s.outcomes().sums().labelled),
         ("correct_predictions", "Labelled rows a classifier got right.", |s| s.outcomes().sums().correct),
         ("invalid_predictions", "Rows whose output was invalid: NaN, out of the declared range, or an undeclared class.", |s| s.outcomes().invalid()),
         ("rewards", "Rewards (conversions) reported for answered requests.", |s| s.outcomes().sums().rewards),
         ("shadow_compared", "Rows a mirrored version answered and compared with the served answer.", |s| s.shadow().sums().compared),
         ("shadow_disagreements", "Compared rows on which the mirrored version's answer differed.", |s| s.shadow().sums().disagreements),
+        ("shadow_errors", "Mirrored copies the mirrored version failed to answer (refused, timed out, 5xx): never seen by users.", |s| s.shadow().sums().candidate_errors),
     ];
     for (name, help, read) in counters {
         family(enc, name, help, None, MetricType::Counter, all, |m, s| {

@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod faulty;
 pub(crate) mod http;
+pub(crate) mod load;
 pub(crate) mod metrics;
 pub(crate) mod node;
 pub(crate) mod upstream;

@@ -179,3 +179,48 @@ async fn a_rollout_state_is_replaced_whole_with_its_event() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "rollout_started");
 }
+
+/// Commits (read the revision, then write) racing with rollout saves and events on other
+/// connections of the pool: none fails with `database is locked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_wait_for_each_other_instead_of_failing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).await.expect("open");
+    store
+        .commit(None, &service(1), &event("seeded"))
+        .await
+        .expect("create");
+    let saver = store.clone();
+    let saves = tokio::spawn(async move {
+        for i in 0..200 {
+            let state = serde_json::json!({ "i": i });
+            saver
+                .save_rollout("iris", &state, Some(&event("tick")))
+                .await
+                .expect("rollout saved");
+        }
+    });
+    let recorder = store.clone();
+    let records = tokio::spawn(async move {
+        for _ in 0..200 {
+            recorder.record(&event("noted")).await.expect("recorded");
+        }
+    });
+    for revision in 1..=200 {
+        store
+            .commit(Some(revision), &service(revision + 1), &event("changed"))
+            .await
+            .expect("a commit racing other writers succeeds");
+    }
+    saves.await.expect("saves");
+    records.await.expect("records");
+    let all = store
+        .events(&EventQuery {
+            service: None,
+            before_id: None,
+            limit: 1000,
+        })
+        .await
+        .expect("events");
+    assert_eq!(all.len(), 601);
+}
