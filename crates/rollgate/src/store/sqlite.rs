@@ -100,7 +100,10 @@ impl Store for SqliteStore {
         service: &StoredService,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: the transaction reads the revision, then writes. A deferred one would be
+        // refused at once (SQLITE_BUSY, no busy wait) when another writer committed in
+        // between; an immediate one takes the write lock first and waits its turn.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT revision FROM services WHERE name = ?")
                 .bind(&service.name)
