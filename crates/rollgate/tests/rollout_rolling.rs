@@ -234,8 +234,12 @@ impl Drop for Fleet {
 }
 
 fn start(dir: &TempDir, fleet: &Fleet) -> Node {
+    start_logging(dir, fleet, "gw.log")
+}
+
+fn start_logging(dir: &TempDir, fleet: &Fleet, log: &str) -> Node {
     let path = dir.write("rollgate.yaml", fleet.config());
-    Node::start_with(dir, "gw.log", &["--config", path.to_str().unwrap()])
+    Node::start_with(dir, log, &["--config", path.to_str().unwrap()])
 }
 
 fn rollout(node: &Node) -> Value {
@@ -381,6 +385,41 @@ fn an_instance_that_never_gets_ready_restores_every_old_instance() {
     assert!(
         notes.contains("rolling update undone: 2 replaced instance(s) restored"),
         "{notes}"
+    );
+}
+
+#[test]
+fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
+    let fleet = Fleet::start();
+    let dir = TempDir::new();
+    let node = start(&dir, &fleet);
+    begin(&node, PLAN);
+    fleet.new[0].make_ready();
+    fleet.new[1].make_ready();
+    let mut ro = Value::Null;
+    let counted = eventually(Duration::from_secs(30), || {
+        ro = rollout(&node);
+        ro["rolling"]["batch"] == 2
+    });
+    assert!(counted, "{ro:#}");
+    node.kill9();
+
+    // Batch 2 waits for new2; the restarted gateway serves what the stored progress implies
+    // (batch 1 done: new0, new1 and the old instance batch 2 replaces), not its config's lists.
+    let node = start_logging(&dir, &fleet, "gw2.log");
+    let load = Load::start(node.data);
+    load.wait_serving(&node, &["new0", "new1", "old2"]);
+    let first: BTreeSet<String> = load.answers.lock().unwrap().iter().cloned().collect();
+    let expected: BTreeSet<String> = ["new0", "new1", "old2"].map(String::from).into();
+    assert_eq!(first, expected, "from the first request after the restart");
+    fleet.new[2].make_ready();
+    wait_phase(&node, "promoted");
+    load.wait_serving(&node, &["new0", "new1", "new2"]);
+    let (sent, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {failures:?}",
+        failures.len()
     );
 }
 

@@ -1,7 +1,7 @@
 //! The controller's side of a rolling update: starting a batch's task, feeding its reports to
 //! the machine, and undoing or finishing the instance sets.
 
-use super::rolling::{self, live, BatchJob, LiveFleet, Report};
+use super::rolling::{self, live, BatchJob, Fleet, LiveFleet, Report};
 use super::{Controller, Run};
 use rollgate_core::rollout::{resume, Batch, Event, InstanceReport, Step};
 use std::time::Duration;
@@ -60,6 +60,11 @@ impl Controller {
             start,
             moves,
         };
+        // In place before the task starts: after a restart, before the data port opens.
+        if let Err(e) = fleet.serve(start).await {
+            let detail = format!("cannot serve: {e}");
+            return Some(Event::RollingProgress(InstanceReport::Failed { detail }));
+        }
         let tx = self.reports.0.clone();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(async move {

@@ -57,7 +57,7 @@ pub(crate) struct BatchJob {
     pub(crate) new: Vec<String>,
     pub(crate) readiness_path: String,
     pub(crate) readiness_timeout: Duration,
-    /// The set serving when the batch starts (a restart resumes mid-batch).
+    /// The set serving when the batch starts (a restart resumes mid-batch), already in place.
     pub(crate) start: Serving,
     /// The moves left.
     pub(crate) moves: Vec<Move>,
@@ -94,8 +94,9 @@ impl BatchJob {
     }
 }
 
-/// Carries out `job`: puts its start set in place, then each move, probing every new instance
-/// before it serves. Stops at the first failure, which is reported (the machine rolls back),
+/// Carries out `job` from its start set (which the caller has put in place, before the data
+/// port opens after a restart): each move in turn, probing every new instance before it
+/// serves. Stops at the first failure, which is reported (the machine rolls back),
 /// or when `stop` turns true; a probe is the only thing a stop interrupts, never a change of
 /// the serving set halfway.
 ///
@@ -107,10 +108,6 @@ pub(crate) async fn run_batch<F: Fleet>(
     tx: UnboundedSender<Report>,
     mut stop: watch::Receiver<bool>,
 ) {
-    if let Err(e) = fleet.serve(job.start).await {
-        job.fail(&tx, format!("cannot serve: {e}"));
-        return;
-    }
     let mut at = job.start;
     let mut ready = 0;
     for &m in &job.moves {
@@ -229,6 +226,7 @@ mod tests {
         let fleet = Fake::default();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (_stop, stopped) = watch::channel(false);
+        fleet.serve(Serving::default()).await.unwrap();
         run_batch(&fleet, job(Batch { count: 2, surge: 1 }), tx, stopped).await;
         let served = fleet.served.lock().unwrap().clone();
         let pairs: Vec<(u32, u32)> = served.iter().map(|s| (s.retired, s.admitted)).collect();
@@ -275,7 +273,7 @@ mod tests {
         tokio::task::yield_now().await;
         stop.send_replace(true);
         task.await.unwrap();
-        assert_eq!(*fleet.0.lock().unwrap(), vec![Serving::default()]);
+        assert!(fleet.0.lock().unwrap().is_empty());
         assert!(drain(&mut rx).is_empty());
     }
 
@@ -287,6 +285,7 @@ mod tests {
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (_stop, stopped) = watch::channel(false);
+        fleet.serve(Serving::default()).await.unwrap();
         run_batch(&fleet, job(Batch { count: 2, surge: 1 }), tx, stopped).await;
         assert_eq!(*fleet.served.lock().unwrap(), vec![Serving::default()]);
         let reports = drain(&mut rx);
