@@ -389,6 +389,61 @@ fn an_instance_that_never_gets_ready_restores_every_old_instance() {
 }
 
 #[test]
+fn an_abort_in_the_middle_restores_the_old_instances() {
+    let fleet = Fleet::start();
+    let dir = TempDir::new();
+    let node = start(&dir, &fleet);
+    let load = Load::start(node.data);
+    begin(&node, PLAN);
+    fleet.new[0].make_ready();
+    load.wait_serving(&node, &["new0", "old2"]);
+    let r = node.admin(Request::post("/api/v1/services/scorer/rollout/abort", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_phase(&node, "aborted");
+    load.wait_serving(&node, &["old0", "old1", "old2"]);
+    let (sent, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {failures:?}",
+        failures.len()
+    );
+}
+
+#[test]
+fn a_manual_intervention_stops_the_batch_until_the_resume() {
+    let fleet = Fleet::start();
+    let dir = TempDir::new();
+    let node = start(&dir, &fleet);
+    let load = Load::start(node.data);
+    begin(&node, PLAN);
+    fleet.new[0].make_ready();
+    load.wait_serving(&node, &["new0", "old2"]);
+    // The operator sends everything to v1 by hand: the rollout pauses and leaves it so, even
+    // when the next new instance gets ready.
+    let ratio = Request::post(
+        "/api/v1/services/scorer/set-canary-ratio",
+        r#"{"ratio": 0}"#,
+    );
+    assert_eq!(node.admin(ratio).status, 200);
+    wait_phase(&node, "paused");
+    fleet.new[1].make_ready();
+    load.wait_serving(&node, &["old2"]);
+    // Resumed: the batch goes on from the stored progress, with the weights of its instances.
+    let r = node.admin(Request::post("/api/v1/services/scorer/rollout/resume", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    load.wait_serving(&node, &["new0", "new1", "old2"]);
+    fleet.new[2].make_ready();
+    wait_phase(&node, "promoted");
+    load.wait_serving(&node, &["new0", "new1", "new2"]);
+    let (sent, failures) = load.finish();
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} failed: {failures:?}",
+        failures.len()
+    );
+}
+
+#[test]
 fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
     let fleet = Fleet::start();
     let dir = TempDir::new();

@@ -59,6 +59,8 @@ impl Controller {
         let target = run.state.target.clone();
         let (stable, candidate) = (target.stable.as_str(), target.candidate.as_str());
         match action {
+            // During a rolling update the weights follow the serving instances.
+            Action::SetWeights(_) if rolling_step(run) => self.restart_batch(service, run).await,
             Action::SetWeights(w) => {
                 if run.ab_start.is_empty() {
                     if let Some(Step::AbTest(ab)) = run.state.steps.get(run.state.index) {
@@ -266,6 +268,11 @@ impl Controller {
             tracing::error!(service, error = %e, "rollout note not stored");
         }
     }
+}
+
+/// Whether the rollout is in the middle of a rolling update.
+fn rolling_step(run: &Run) -> bool {
+    matches!(run.state.current(), Some(Step::Rolling(_))) && !run.state.phase.is_terminal()
 }
 
 /// The planned share of each concluded variant, from the rollout's A/B step.

@@ -294,6 +294,10 @@ impl Controller {
                 detail: "changed through the control API during the rollout".into(),
             };
             self.advance(service, run, event).await;
+            // A rolling batch would move the weights again: it stops until the resume.
+            if matches!(run.state.phase, Phase::Paused { .. }) {
+                replace::stop_batch(run).await;
+            }
         }
     }
 

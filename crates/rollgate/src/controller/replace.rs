@@ -3,7 +3,8 @@
 
 use super::rolling::{self, live, BatchJob, Fleet, LiveFleet, Report};
 use super::{Controller, Run};
-use rollgate_core::rollout::{resume, Batch, Event, InstanceReport, Step};
+use rollgate_core::rollout::{batches, resume, Batch, Event, InstanceReport, Step};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -50,7 +51,7 @@ impl Controller {
         let (start, moves) = resume(b, p.replaced, p.ready, old.len() as u32, new.len() as u32);
         let job = BatchJob {
             service: service.to_owned(),
-            rollout: run.started_at_ms,
+            task: NEXT_TASK.fetch_add(1, Ordering::Relaxed),
             batch,
             batches,
             old,
@@ -67,11 +68,26 @@ impl Controller {
         }
         let tx = self.reports.0.clone();
         let (stop, stopped) = watch::channel(false);
+        let id = job.task;
         let task = tokio::spawn(async move {
             rolling::run_batch(&fleet, job, tx, stopped).await;
         });
-        run.batch = Some(BatchTask { stop, task });
+        run.batch = Some(BatchTask { id, stop, task });
         None
+    }
+
+    /// Puts the rolling update's serving set back (where the machine would set weights: the
+    /// resume after a manual intervention, a restart): the batch in flight starts again from
+    /// the stored progress, which also brings back the weights that follow the instances.
+    pub(super) async fn restart_batch(&self, service: &str, run: &mut Run) -> Option<Event> {
+        let Some(Step::Rolling(r)) = run.state.current().cloned() else {
+            return None;
+        };
+        let all = batches(run.state.target.instances, r.max_surge, r.max_unavailable);
+        let i = run.state.rolling.batch;
+        let b = *all.get(i)?;
+        self.replace(service, run, (i + 1, all.len()), b, r.readiness_path)
+            .await
     }
 
     /// A failed or aborted rolling update: the batch stops, old instances serve again.
@@ -103,7 +119,7 @@ impl Controller {
     }
 
     /// Feeds the reports the batches sent since the last tick to their rollouts; reports of
-    /// a batch no longer in flight (a restart, an abort) are dropped.
+    /// a task since stopped (an abort, a batch started again) are dropped.
     pub(super) async fn drain_reports(&self, runs: &mut std::collections::BTreeMap<String, Run>) {
         let pending: Vec<Report> = {
             let mut rx = self.reports.1.lock().await;
@@ -113,8 +129,7 @@ impl Controller {
             let Some(run) = runs.get_mut(&r.service) else {
                 continue;
             };
-            let current = run.started_at_ms == r.rollout
-                && run.state.rolling.batch + 1 == r.batch
+            let current = run.batch.as_ref().is_some_and(|b| b.id == r.task)
                 && !run.state.phase.is_terminal();
             if !current {
                 continue;
@@ -130,9 +145,13 @@ impl Controller {
     }
 }
 
+/// Ids of batch tasks, unique in the process.
+static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
+
 /// A batch's task and the flag that stops it.
 #[derive(Debug)]
 pub(super) struct BatchTask {
+    id: u64,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }

@@ -34,10 +34,8 @@ pub(crate) trait Fleet: Send + Sync + 'static {
 #[derive(Debug)]
 pub(crate) struct Report {
     pub(crate) service: String,
-    /// `started_at_ms` of the rollout, so a late report of an earlier rollout is dropped.
-    pub(crate) rollout: u64,
-    /// Batch number, from 1.
-    pub(crate) batch: usize,
+    /// The batch task that sent it: a late report of a task since stopped is dropped.
+    pub(crate) task: u64,
     /// `None` for a note only.
     pub(crate) outcome: Option<InstanceReport>,
     /// What happened, for the event log.
@@ -48,7 +46,8 @@ pub(crate) struct Report {
 #[derive(Debug, Clone)]
 pub(crate) struct BatchJob {
     pub(crate) service: String,
-    pub(crate) rollout: u64,
+    /// Unique id of the task running it.
+    pub(crate) task: u64,
     pub(crate) batch: usize,
     pub(crate) batches: usize,
     /// Old instances, in the stable version's order.
@@ -76,8 +75,7 @@ impl BatchJob {
         // The controller is gone only at shutdown.
         let _ = tx.send(Report {
             service: self.service.clone(),
-            rollout: self.rollout,
-            batch: self.batch,
+            task: self.task,
             outcome,
             note,
         });
@@ -201,7 +199,7 @@ mod tests {
         let urls = |p: &str| (0..3).map(|i| format!("{p}{i}")).collect();
         BatchJob {
             service: "s".into(),
-            rollout: 1,
+            task: 1,
             batch: 1,
             batches: 2,
             old: urls("old"),
