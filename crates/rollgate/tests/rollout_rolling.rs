@@ -318,6 +318,12 @@ fn instances_are_replaced_batch_by_batch_with_no_failed_request() {
     assert!(counted, "{ro:#}");
     assert_eq!(ro["rolling"]["replaced"], 2, "{ro:#}");
     assert_eq!(ro["phase"], "progressing");
+    let (code, out, err) = node.cli(&["rollout", "status", "scorer"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rolling batch 2/2  2 of 3 instances replaced"),
+        "{out}"
+    );
     // new2 ready: old2 retires and the new version is promoted.
     fleet.new[2].make_ready();
     wait_phase(&node, "promoted");
