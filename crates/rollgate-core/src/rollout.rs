@@ -43,12 +43,15 @@ pub use plan::{
     parse_plan, AbortPolicy, BlueGreen, Canary, Plan, PlanError, Shadow, Stage,
     DEFAULT_ANALYSIS_WINDOW_MS, DEFAULT_CANARY_BPS,
 };
-pub use rolling::{batches, Batch};
+pub use rolling::{after, batch_moves, batches, resume, retired_after, Batch, Move, Serving};
 pub use state::{
     PauseReason, Phase, RollbackReason, RollingProgress, RolloutState, StepClock, StepRequests,
     Target, Verdict, Weights, MAX_VERDICTS,
 };
-pub use step::{AbTestStep, AnalysisStep, HeaderMatch, RollingStep, SmokeCheck, Step};
+pub use step::{
+    AbTestStep, AnalysisStep, HeaderMatch, RollingStep, SmokeCheck, Step,
+    DEFAULT_READINESS_TIMEOUT_MS,
+};
 
 #[cfg(test)]
 mod tests;

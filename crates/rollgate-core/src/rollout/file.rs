@@ -230,6 +230,9 @@ pub struct RollingFile {
     /// Readiness path probed on new instances; default `/health`.
     #[serde(default = "default_readiness")]
     pub readiness_path: String,
+    /// How long a new instance may take to answer its readiness path with a 2xx; default 30s.
+    #[serde(default)]
+    pub readiness_timeout: Option<String>,
 }
 
 fn one() -> u32 {

@@ -109,6 +109,17 @@ pub struct RollingStep {
     pub max_unavailable: u32,
     /// Path probed on a new instance before it counts as ready.
     pub readiness_path: String,
+    /// How long a new instance may take to become ready, milliseconds (states stored before
+    /// the field existed read as the default).
+    #[serde(default = "default_readiness_timeout")]
+    pub readiness_timeout_ms: u64,
+}
+
+/// A new instance's readiness deadline when the plan names none.
+pub const DEFAULT_READINESS_TIMEOUT_MS: u64 = 30_000;
+
+fn default_readiness_timeout() -> u64 {
+    DEFAULT_READINESS_TIMEOUT_MS
 }
 
 impl Step {
@@ -170,8 +181,11 @@ impl fmt::Display for Step {
             Step::AbTest(ab) => fmt_ab(f, ab),
             Step::Rolling(r) => write!(
                 f,
-                "rolling: max surge {}, max unavailable {}, readiness {}",
-                r.max_surge, r.max_unavailable, r.readiness_path
+                "rolling: max surge {}, max unavailable {}, readiness {} within {}",
+                r.max_surge,
+                r.max_unavailable,
+                r.readiness_path,
+                fmt_duration(r.readiness_timeout_ms)
             ),
             Step::Promote => write!(f, "promote"),
         }

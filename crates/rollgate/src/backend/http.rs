@@ -7,12 +7,17 @@
 //! ejected, all are used again rather than failing every request (Envoy's panic threshold).
 //! Only connection failures are retried on another instance: a request that reached a model
 //! may have had effects and is never sent twice.
+//!
+//! The instance set can be replaced while serving ([`HttpBackend::set_instances`], for rolling
+//! updates): requests in flight finish on the set they started with, instances kept from one
+//! set to the next keep their pooled connections.
 
 mod instance;
 mod pool;
 
 use super::{Backend, BackendError, BackendReply, BackendRequest, Body, Speaks};
 use crate::telemetry::ErrorKind;
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{header, HeaderMap, HeaderName, Request, Response, Uri};
@@ -43,7 +48,8 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// A version served by HTTP instances.
 #[derive(Debug)]
 pub(crate) struct HttpBackend {
-    inner: Arc<Inner>,
+    inner: ArcSwap<Inner>,
+    spec: HttpSpec,
 }
 
 #[derive(Debug)]
@@ -57,20 +63,19 @@ struct Inner {
 impl HttpBackend {
     /// Builds the instance set and its pools; connections are opened on first use.
     pub(crate) fn new(spec: &HttpSpec) -> Self {
-        let instances = Instances::new(&spec.instances, spec.eject_after, spec.eject_for);
-        let pools = (0..spec.instances.len())
-            .map(|i| {
-                let authority = instances.authority(i).to_owned();
-                Arc::new(Pool::new(authority, spec.connect_timeout))
-            })
-            .collect();
         Self {
-            inner: Arc::new(Inner {
-                instances,
-                pools,
-                timeout: spec.request_timeout,
-            }),
+            inner: ArcSwap::from_pointee(Inner::build(spec, &spec.instances, &[])),
+            spec: spec.clone(),
         }
+    }
+
+    /// Serves from `urls` from now on (an empty list answers 503). Requests in flight finish on
+    /// the previous set; instances in both keep their connections. Passive health starts
+    /// afresh.
+    pub(crate) fn set_instances(&self, urls: &[String]) {
+        let old = self.inner.load();
+        self.inner
+            .store(Arc::new(Inner::build(&self.spec, urls, &old.pools)));
     }
 }
 
@@ -88,14 +93,18 @@ impl Backend for HttpBackend {
     }
 
     fn ready(&self) -> bool {
-        self.inner.instances.any_healthy()
+        self.inner.load().instances.any_healthy()
+    }
+
+    fn as_http(&self) -> Option<&HttpBackend> {
+        Some(self)
     }
 
     fn call(
         &self,
         request: BackendRequest,
     ) -> BoxFuture<'static, Result<BackendReply, BackendError>> {
-        let inner = Arc::clone(&self.inner);
+        let inner = self.inner.load_full();
         Box::pin(async move {
             let BackendRequest::Http(req) = request else {
                 return Err(BackendError::new(
@@ -109,15 +118,39 @@ impl Backend for HttpBackend {
 }
 
 impl Inner {
+    /// The instances of `urls`, reusing the pool of any instance in `reuse`.
+    fn build(spec: &HttpSpec, urls: &[String], reuse: &[Arc<Pool>]) -> Self {
+        let instances = Instances::new(urls, spec.eject_after, spec.eject_for);
+        let pools = (0..urls.len())
+            .map(|i| {
+                let authority = instances.authority(i);
+                reuse
+                    .iter()
+                    .find(|p| p.authority() == authority)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Arc::new(Pool::new(authority.to_owned(), spec.connect_timeout))
+                    })
+            })
+            .collect();
+        Self {
+            instances,
+            pools,
+            timeout: spec.request_timeout,
+        }
+    }
+
     async fn forward(&self, req: Request<Body>) -> Result<Response<Body>, BackendError> {
         let (mut parts, body) = req.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         if body_len(&body).is_none_or(|n| n > REPLAY_LIMIT) {
-            let slot = self.instances.pick();
+            let Some(slot) = self.instances.pick() else {
+                return Err(no_instance());
+            };
             return self.attempt(slot, parts, body).await;
         }
         let replay = collect(body).await?;
-        let mut last = BackendError::new(ErrorKind::Unavailable, "no instance configured");
+        let mut last = no_instance();
         let mut attempts = self.instances.attempts().into_iter().peekable();
         while let Some(slot) = attempts.next() {
             let body = Full::new(replay.clone())
@@ -169,6 +202,10 @@ impl Inner {
             resp
         })
     }
+}
+
+fn no_instance() -> BackendError {
+    BackendError::new(ErrorKind::Unavailable, "no instance is serving")
 }
 
 /// Unsent requests may go to another instance; one that failed on the way may have reached

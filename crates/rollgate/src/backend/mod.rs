@@ -75,6 +75,10 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
     fn outputs(&self) -> &[TensorSpec];
     /// Whether it can take requests now (an HTTP backend with every instance ejected cannot).
     fn ready(&self) -> bool;
+    /// The HTTP upstream behind this version, whose instances a rolling update replaces.
+    fn as_http(&self) -> Option<&http::HttpBackend> {
+        None
+    }
     /// Answers one request.
     fn call(
         &self,

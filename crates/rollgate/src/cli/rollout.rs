@@ -111,6 +111,17 @@ fn print_rollout(r: &Value) {
         s(&r["mirror_percent"]),
         r["step_elapsed_ms"].as_f64().unwrap_or(0.0) / 1e3
     );
+    let rolling = &r["rolling"];
+    if !rolling.is_null() {
+        println!(
+            "rolling batch {}/{}  {} of {} instances replaced  {} new ready in the batch",
+            rolling["batch"],
+            rolling["batches"],
+            rolling["replaced"],
+            rolling["instances"],
+            rolling["ready_in_batch"]
+        );
+    }
     let current = r["step"].as_u64().unwrap_or(0);
     for (i, step) in r["steps"].as_array().into_iter().flatten().enumerate() {
         let mark = if i as u64 == current { "▶" } else { " " };

@@ -2,20 +2,25 @@
 //! windows, smoke requests, promotion and rollback, notifications and notes.
 
 use super::analysis::{AnalysisRun, Pair};
-use super::{report, route, Controller, RolloutError, Run};
+use super::{replace, report, rolling, route, Controller, RolloutError, Run};
 use crate::store::NewEvent;
 use rollgate_core::analysis::{AnalysisTemplate, Outcome};
 use rollgate_core::catalog::Change;
-use rollgate_core::rollout::{Action, Event, InstanceReport, SmokeCheck, Step};
+use rollgate_core::config::VersionSpec;
+use rollgate_core::rollout::{Action, Batch, Event, SmokeCheck, Step};
 use rollgate_core::route::RouteSpec;
 use std::collections::BTreeMap;
 
 /// Refuses a plan that names an analysis template nobody defined, or a step this gateway
-/// cannot carry out, before anything changes.
+/// cannot carry out, before anything changes. Returns the instances a rolling update replaces
+/// (the candidate's), 0 for other plans.
 pub(super) fn check_plan(
     templates: &BTreeMap<String, AnalysisTemplate>,
     steps: &[Step],
-) -> Result<(), RolloutError> {
+    versions: &[VersionSpec],
+    (stable, candidate): (&str, &str),
+) -> Result<u32, RolloutError> {
+    let mut instances = 0;
     for (i, s) in steps.iter().enumerate() {
         match s {
             Step::Analysis(a) if !templates.contains_key(&a.template) => {
@@ -27,15 +32,20 @@ pub(super) fn check_plan(
                 )));
             }
             Step::Rolling(_) => {
-                return Err(RolloutError::BadPlan(format!(
-                    "steps[{i}]: rolling updates replace upstream instances, which this gateway \
-                     does not manage yet; use a canary or blue/green plan"
-                )))
+                let refuse = |e: String| {
+                    RolloutError::BadPlan(format!(
+                        "steps[{i}]: {e}; a rolling update needs both versions to be HTTP \
+                         upstreams (use a canary or blue/green plan otherwise)"
+                    ))
+                };
+                rolling::live::instances_of(versions, stable).map_err(refuse)?;
+                let new = rolling::live::instances_of(versions, candidate).map_err(refuse)?;
+                instances = new.len() as u32;
             }
             _ => {}
         }
     }
-    Ok(())
+    Ok(instances)
 }
 
 impl Controller {
@@ -49,6 +59,8 @@ impl Controller {
         let target = run.state.target.clone();
         let (stable, candidate) = (target.stable.as_str(), target.candidate.as_str());
         match action {
+            // During a rolling update the weights follow the serving instances.
+            Action::SetWeights(_) if rolling_step(run) => self.restart_batch(service, run).await,
             Action::SetWeights(w) => {
                 if run.ab_start.is_empty() {
                     if let Some(Step::AbTest(ab)) = run.state.steps.get(run.state.index) {
@@ -87,10 +99,22 @@ impl Controller {
                 None
             }
             Action::RunSmoke { checks } => Some(self.smoke(service, candidate, &checks).await),
-            Action::ReplaceInstances { .. } | Action::RestoreInstances { .. } => {
-                Some(Event::RollingProgress(InstanceReport::Failed {
-                    detail: "rolling updates are not managed by this gateway".into(),
-                }))
+            Action::ReplaceInstances {
+                batch,
+                batches,
+                count,
+                surge,
+                readiness_path,
+            } => {
+                let b = Batch { count, surge };
+                self.replace(service, run, (batch, batches), b, readiness_path)
+                    .await
+            }
+            Action::RestoreInstances { count } => {
+                self.restore_instances(service, run, count).await;
+                let reason = "a new instance failed or the rollout was aborted";
+                run.report = Some(report::incident(self, run, reason));
+                None
             }
             Action::ConcludeAbTest { variants, .. } => {
                 let planned = planned_shares(&run.state, &variants);
@@ -105,7 +129,14 @@ impl Controller {
                 Some(Event::AbTestConcluded { winner, summary })
             }
             Action::Promote { version } => {
+                let rolling = matches!(run.state.current(), Some(Step::Rolling(_)));
+                if rolling {
+                    replace::stop_batch(run).await;
+                }
                 self.promote(service, &version).await;
+                if rolling {
+                    self.finish_rolling(service, run).await;
+                }
                 None
             }
             Action::Rollback { reason } => {
@@ -237,6 +268,11 @@ impl Controller {
             tracing::error!(service, error = %e, "rollout note not stored");
         }
     }
+}
+
+/// Whether the rollout is in the middle of a rolling update.
+fn rolling_step(run: &Run) -> bool {
+    matches!(run.state.current(), Some(Step::Rolling(_))) && !run.state.phase.is_terminal()
 }
 
 /// The planned share of each concluded variant, from the rollout's A/B step.

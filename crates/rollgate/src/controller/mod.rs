@@ -9,7 +9,9 @@
 
 mod actions;
 mod analysis;
+mod replace;
 mod report;
+mod rolling;
 mod route;
 pub(crate) mod view;
 pub(crate) mod webhook;
@@ -24,7 +26,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, Mutex};
 use webhook::Webhooks;
 
 /// Follow-up events one transition may trigger (smoke results, A/B conclusions) before the
@@ -88,6 +90,8 @@ struct Run {
     report: Option<Value>,
     /// Counters of the A/B variants when the test began (empty outside A/B tests).
     ab_start: report::AbStart,
+    /// The rolling batch in flight, if any (not persisted: a restart starts it again).
+    batch: Option<replace::BatchTask>,
 }
 
 /// Operator verbs on a rollout.
@@ -120,6 +124,11 @@ pub(crate) struct Controller {
     templates: BTreeMap<String, AnalysisTemplate>,
     hooks: Webhooks,
     runs: Mutex<BTreeMap<String, Run>>,
+    /// Rolling batches report here; every tick drains it.
+    reports: (
+        mpsc::UnboundedSender<rolling::Report>,
+        Mutex<mpsc::UnboundedReceiver<rolling::Report>>,
+    ),
 }
 
 impl Controller {
@@ -139,6 +148,7 @@ impl Controller {
                         analysis: None,
                         report: doc.get("report").cloned().filter(|r| !r.is_null()),
                         ab_start: Default::default(),
+                        batch: None,
                     };
                     runs.insert(service, run);
                 }
@@ -153,6 +163,10 @@ impl Controller {
             templates: settings.templates,
             hooks: Webhooks::start(settings.webhooks),
             runs: Mutex::new(BTreeMap::new()),
+            reports: {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (tx, Mutex::new(rx))
+            },
         });
         me.resume_all(runs).await;
         let ticker = Arc::clone(&me);
@@ -202,12 +216,18 @@ impl Controller {
         {
             return Err(RolloutError::Active(service.to_owned()));
         }
-        actions::check_plan(&self.templates, &plan.expand())?;
+        let stable = route.name(route.stable()).to_owned();
+        let instances = actions::check_plan(
+            &self.templates,
+            &plan.expand(),
+            &svc.spec.versions,
+            (&stable, &candidate),
+        )?;
         let target = Target {
             service: service.to_owned(),
-            stable: route.name(route.stable()).to_owned(),
+            stable,
             candidate,
-            instances: 0,
+            instances,
         };
         let now = crate::store::now_ms() as u64;
         let mut run = Run {
@@ -216,6 +236,7 @@ impl Controller {
             analysis: None,
             report: None,
             ab_start: Default::default(),
+            batch: None,
         };
         self.persist(
             service,
@@ -273,6 +294,10 @@ impl Controller {
                 detail: "changed through the control API during the rollout".into(),
             };
             self.advance(service, run, event).await;
+            // A rolling batch would move the weights again: it stops until the resume.
+            if matches!(run.state.phase, Phase::Paused { .. }) {
+                replace::stop_batch(run).await;
+            }
         }
     }
 
@@ -290,6 +315,7 @@ impl Controller {
 
     async fn tick(&self) {
         let mut runs = self.runs.lock().await;
+        self.drain_reports(&mut runs).await;
         for (service, run) in runs.iter_mut() {
             if run.state.phase.is_terminal() {
                 continue;

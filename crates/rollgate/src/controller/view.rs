@@ -98,6 +98,27 @@ pub(crate) fn rollout(
         "step_elapsed_ms": s.clock.elapsed(now),
         "requests_in_step": s.requests.in_step,
         "verdicts": verdicts,
+        "rolling": rolling(s),
         "report": report,
+    })
+}
+
+/// A rolling update's progress (`null` for other plans): the batch in flight, instances
+/// replaced by completed batches, and new instances of the batch in flight already ready.
+fn rolling(s: &RolloutState) -> Value {
+    let Some(r) = s.steps.iter().find_map(|st| match st {
+        Step::Rolling(r) => Some(r),
+        _ => None,
+    }) else {
+        return Value::Null;
+    };
+    let batches =
+        rollgate_core::rollout::batches(s.target.instances, r.max_surge, r.max_unavailable);
+    json!({
+        "batch": (s.rolling.batch + 1).min(batches.len()),
+        "batches": batches.len(),
+        "instances": s.target.instances,
+        "replaced": s.rolling.replaced,
+        "ready_in_batch": s.rolling.ready,
     })
 }

@@ -196,7 +196,9 @@ steps:
     assert!(shown.contains("a/b test: v1=50% v2=50% until 10 requests per variant (deadline 1d), then report the winner"), "{shown}");
     let rolling = parse_plan("steps: [{rolling: {}}]").unwrap().to_string();
     assert!(
-        rolling.contains("rolling: max surge 1, max unavailable 0, readiness /health"),
+        rolling.contains("rolling: max surge 1, max unavailable 0, readiness /health within 30s"),
         "{rolling}"
     );
+    let timed = parse_plan("steps: [{rolling: {readiness_timeout: 5s}}]").unwrap();
+    assert!(timed.to_string().contains("within 5s"), "{timed}");
 }

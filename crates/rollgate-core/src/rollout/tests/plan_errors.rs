@@ -114,6 +114,10 @@ fn invalid_values_name_their_field() {
             "steps[0].rolling.readiness_path",
         ),
         (
+            "steps: [{rolling: {readiness_timeout: soon}}]",
+            "steps[0].rolling.readiness_timeout",
+        ),
+        (
             "steps: [promote]\nabort: {gradual: [\"5%\", \"10%\"], interval: 1m}",
             "abort.gradual[1]",
         ),

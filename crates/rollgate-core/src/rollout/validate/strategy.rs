@@ -4,7 +4,7 @@ use super::{duration, header_name, percent, smoke, template, Result};
 use crate::config::check_name;
 use crate::rollout::file::{AbTestFile, BlueGreenFile, CanaryFile, RollingFile, ShadowFile};
 use crate::rollout::plan::{BlueGreen, Canary, PlanError, Shadow, Stage, DEFAULT_CANARY_BPS};
-use crate::rollout::step::{AbTestStep, HeaderMatch, RollingStep};
+use crate::rollout::step::{AbTestStep, HeaderMatch, RollingStep, DEFAULT_READINESS_TIMEOUT_MS};
 use crate::route::{fmt_bps, TOTAL_BPS};
 
 pub(super) fn canary(at: &str, c: CanaryFile) -> Result<Stage> {
@@ -174,9 +174,15 @@ pub(super) fn rolling(at: &str, r: RollingFile) -> Result<Stage> {
             "must start with `/`",
         ));
     }
+    let readiness_timeout_ms = r
+        .readiness_timeout
+        .map(|t| duration(&format!("{at}.readiness_timeout"), &t))
+        .transpose()?
+        .unwrap_or(DEFAULT_READINESS_TIMEOUT_MS);
     Ok(Stage::Rolling(RollingStep {
         max_surge: r.max_surge,
         max_unavailable: r.max_unavailable,
         readiness_path: r.readiness_path,
+        readiness_timeout_ms,
     }))
 }

@@ -73,9 +73,9 @@ impl Instances {
         }
     }
 
-    /// One instance for a request that cannot be retried.
-    pub(super) fn pick(&self) -> usize {
-        self.attempts().first().copied().unwrap_or(0)
+    /// One instance for a request that cannot be retried; `None` when the set is empty.
+    pub(super) fn pick(&self) -> Option<usize> {
+        self.attempts().first().copied()
     }
 
     /// `host:port` of an instance.
@@ -114,8 +114,8 @@ mod tests {
     #[test]
     fn round_robin_over_all_healthy() {
         let s = three();
-        let firsts: Vec<usize> = (0..3).map(|_| s.pick()).collect();
-        assert_eq!(firsts, vec![0, 1, 2]);
+        let firsts: Vec<Option<usize>> = (0..3).map(|_| s.pick()).collect();
+        assert_eq!(firsts, vec![Some(0), Some(1), Some(2)]);
         assert_eq!(s.authority(0), "127.0.0.1:9001");
     }
 
@@ -130,6 +130,14 @@ mod tests {
         assert!(!s.attempts().contains(&1), "ejected after 2 in a row");
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(s.attempts().contains(&1), "back after the cool-off");
+    }
+
+    #[test]
+    fn an_empty_set_picks_nothing() {
+        let s = Instances::new(&[], 2, Duration::from_secs(30));
+        assert_eq!(s.pick(), None);
+        assert!(s.attempts().is_empty());
+        assert!(!s.any_healthy());
     }
 
     #[tokio::test(start_paused = true)]
