@@ -28,6 +28,9 @@ pub enum Change {
     AddVersion(VersionSpec),
     /// Remove a version nothing routes to.
     RemoveVersion(String),
+    /// Unload the version a promotion left behind, even though it is kept for rollback:
+    /// the end of a blue/green rollback window, after which nothing returns to it.
+    Retire(String),
     /// Replace the route table (versions are kept).
     SetRoute(RouteSpec),
     /// `update-model`: register a version and make it the candidate at 0%.
@@ -49,6 +52,7 @@ impl Change {
         match self {
             Change::AddVersion(_) => "version_added",
             Change::RemoveVersion(_) => "version_removed",
+            Change::Retire(_) => "version_retired",
             Change::SetRoute(_) => "route_set",
             Change::UpdateModel(_) => "model_updated",
             Change::SetCanaryRatio(_) => "canary_ratio_set",
@@ -104,7 +108,13 @@ pub fn apply(state: &ServiceState, change: &Change) -> Result<ServiceState, Chan
     match change {
         Change::AddVersion(v) => add_version(&mut next, v.clone(), false)?,
         Change::UpdateModel(v) => add_version(&mut next, v.clone(), true)?,
-        Change::RemoveVersion(name) => remove_version(&mut next, name)?,
+        Change::RemoveVersion(name) => remove_version(&mut next, name, false)?,
+        Change::Retire(name) => {
+            remove_version(&mut next, name, true)?;
+            if next.previous.as_deref() == Some(name.as_str()) {
+                next.previous = None;
+            }
+        }
         Change::SetRoute(spec) => set_route(&mut next, spec.clone())?,
         Change::SetCanaryRatio(bps) => set_canary(&mut next, *bps)?,
         Change::AcceptNext => accept(&mut next)?,
@@ -148,7 +158,9 @@ fn flag_serves(s: &ServiceState, version: &str) -> bool {
     })
 }
 
-fn remove_version(s: &mut ServiceState, name: &str) -> Result<(), ChangeError> {
+/// Removes `name` unless something still uses it; `retiring` lets go of the version a
+/// promotion left behind (the route's candidate pointer and the rollback target).
+fn remove_version(s: &mut ServiceState, name: &str, retiring: bool) -> Result<(), ChangeError> {
     let t = &s.spec.route;
     let idx = t
         .index_of(name)
@@ -157,11 +169,11 @@ fn remove_version(s: &mut ServiceState, name: &str) -> Result<(), ChangeError> {
         Some("stable")
     } else if t.weight(idx) > 0 {
         Some("has traffic")
-    } else if t.candidate() == Some(idx) && s.spec.versions.len() > 2 {
+    } else if t.candidate() == Some(idx) && s.spec.versions.len() > 2 && !retiring {
         Some("candidate")
     } else if t.mirror().is_some_and(|m| m.target == idx) {
         Some("mirror target")
-    } else if s.previous.as_deref() == Some(name) {
+    } else if s.previous.as_deref() == Some(name) && !retiring {
         Some("kept for rollback")
     } else if flag_serves(s, name) {
         Some("served by a feature flag")

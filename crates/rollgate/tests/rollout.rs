@@ -265,13 +265,14 @@ steps:
         - body: '{"features": [5.1, 3.5, 1.4, 0.2]}'
           expect_prediction: setosa
       rollback_window: 1s
+      unload_blue: false
 "#;
     let traffic = Traffic::start(node.data);
     begin(&node, plan);
     let done = wait_phase(&node, &["promoted", "rolled_back"], 30);
     assert_eq!(done["phase"], "promoted", "{done:#}");
     assert_eq!(node.service()["stable"], "v2");
-    // The instant switch back: the old version was kept loaded.
+    // The instant switch back: the old version was kept loaded (`unload_blue: false`).
     let back = node.admin(Request::post("/rollback", ""));
     assert_eq!(back.status, 200, "{}", back.text());
     assert_eq!(node.service()["stable"], "v1");
@@ -292,4 +293,44 @@ steps:
         bodies()
     );
     assert!(bodies().iter().any(|b| b["event"] == "pre_rollout"));
+}
+
+/// By default blue is unloaded once green is promoted after the rollback window: nothing
+/// returns to it any more, and users see no failure while it goes.
+#[test]
+fn blue_green_unloads_blue_after_the_rollback_window() {
+    let dir = TempDir::new();
+    let node = start(&dir, "v2", None);
+    let plan = r#"
+steps:
+  - blue_green:
+      preview_header: x-preview
+      rollback_window: 1s
+"#;
+    let traffic = Traffic::start(node.data);
+    begin(&node, plan);
+    let done = wait_phase(&node, &["promoted", "rolled_back"], 30);
+    assert_eq!(done["phase"], "promoted", "{done:#}");
+    let names = || -> Vec<String> {
+        node.service()["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || !names()
+            .contains(&"v1".to_owned())),
+        "blue unloaded: {:?}",
+        names()
+    );
+    assert_eq!(node.service()["stable"], "v2");
+    let sent = traffic.finish();
+    assert!(
+        sent > 20,
+        "load ran through the switch and the unload: {sent}"
+    );
+    let back = node.admin(Request::post("/rollback", ""));
+    assert_eq!(back.status, 409, "nothing to go back to: {}", back.text());
 }

@@ -125,3 +125,30 @@ fn set_route_keeps_the_versions() {
         &["v1".to_string(), "v2".to_string()]
     );
 }
+
+#[test]
+fn retiring_lets_go_of_the_rollback_target_only_once_nothing_routes_to_it() {
+    let s = apply(&state(), &Change::SetCanaryRatio(10_000)).expect("switch");
+    assert_eq!(
+        apply(&s, &Change::Retire("v1".into())),
+        Err(ChangeError::InUse("v1".into(), "stable")),
+        "blue is still stable until green is promoted"
+    );
+    let s = apply(&s, &Change::AcceptNext).expect("promote");
+    assert_eq!(
+        apply(&s, &Change::RemoveVersion("v1".into())),
+        Err(ChangeError::InUse("v1".into(), "kept for rollback"))
+    );
+    let retired = apply(&s, &Change::Retire("v1".into())).expect("retire");
+    assert_eq!(retired.previous, None);
+    assert_eq!(retired.spec.versions.len(), 1);
+    assert_eq!(retired.spec.route.versions(), &["v2".to_string()]);
+    assert_eq!(
+        apply(&retired, &Change::Rollback),
+        Err(ChangeError::NothingToRollBack)
+    );
+    assert_eq!(
+        apply(&s, &Change::Retire("v2".into())),
+        Err(ChangeError::InUse("v2".into(), "stable"))
+    );
+}

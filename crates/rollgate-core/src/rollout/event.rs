@@ -129,6 +129,8 @@ pub enum Action {
     Promote {
         /// Version to promote.
         version: String,
+        /// The old stable, to unload once the promotion is done (blue/green).
+        retire: Option<String>,
     },
     /// All traffic back to stable at once, mirror and header rule off.
     Rollback {

@@ -181,6 +181,9 @@ pub struct BlueGreenFile {
     /// Time after the switch during which an abort returns to blue instantly.
     #[serde(default)]
     pub rollback_window: Option<String>,
+    /// Whether blue is unloaded once green is promoted after the window (default true).
+    #[serde(default)]
+    pub unload_blue: Option<bool>,
 }
 
 /// `shadow:`

@@ -123,6 +123,9 @@ pub struct BlueGreen {
     pub smoke: Vec<SmokeCheck>,
     /// Time after the switch during which an abort returns to blue, milliseconds.
     pub rollback_window_ms: Option<u64>,
+    /// Unload blue once green is promoted: after the window, nothing returns to it, and a
+    /// model kept loaded for nothing holds memory (and, for an upstream, its connections).
+    pub unload_blue: bool,
 }
 
 /// `shadow:` after validation.
@@ -139,6 +142,14 @@ pub struct Shadow {
 }
 
 impl Plan {
+    /// Whether the version a promotion leaves behind is unloaded (a blue/green stage with
+    /// `unload_blue`).
+    pub fn retires_stable(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s, Stage::BlueGreen(b) if b.unload_blue))
+    }
+
     /// The flat steps the state machine walks, ending in `promote` unless the plan ends in
     /// an A/B test or a rolling update (which conclude on their own).
     pub fn expand(&self) -> Vec<Step> {

@@ -255,6 +255,9 @@ pub struct RolloutState {
     pub inconclusive_streak: u32,
     /// Rolling update progress.
     pub rolling: RollingProgress,
+    /// Whether promotion unloads the old stable (blue/green's `unload_blue`).
+    #[serde(default)]
+    pub retire_stable: bool,
 }
 
 impl RolloutState {
@@ -275,6 +278,7 @@ impl RolloutState {
             verdicts: Vec::new(),
             inconclusive_streak: 0,
             rolling: RollingProgress::default(),
+            retire_stable: plan.retires_stable(),
         }
     }
 

@@ -78,5 +78,6 @@ pub(super) fn candidate(bps: u32) -> Action {
 pub(super) fn promote_v2() -> Action {
     Action::Promote {
         version: "v2".into(),
+        retire: None,
     }
 }

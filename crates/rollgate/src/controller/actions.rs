@@ -128,12 +128,15 @@ impl Controller {
                 run.report = Some(result);
                 Some(Event::AbTestConcluded { winner, summary })
             }
-            Action::Promote { version } => {
+            Action::Promote { version, retire } => {
                 let rolling = matches!(run.state.current(), Some(Step::Rolling(_)));
                 if rolling {
                     replace::stop_batch(run).await;
                 }
                 self.promote(service, &version).await;
+                if let Some(old) = retire {
+                    self.retire(service, &old).await;
+                }
                 if rolling {
                     self.finish_rolling(service, run).await;
                 }
@@ -200,6 +203,19 @@ impl Controller {
         if let Err(e) = self.plane.change(service, None, change, "rollout").await {
             tracing::error!(service, error = %e, "promotion refused");
             self.note(service, &format!("promotion refused: {e}")).await;
+        }
+    }
+
+    /// Unloads the version a blue/green promotion left behind: its rollback window is over.
+    async fn retire(&self, service: &str, version: &str) {
+        let change = Change::Retire(version.to_owned());
+        match self.plane.change(service, None, change, "rollout").await {
+            Ok(_) => self.note(service, &format!("unloaded {version}")).await,
+            Err(e) => {
+                tracing::warn!(service, version, error = %e, "unloading the old version refused");
+                self.note(service, &format!("{version} kept loaded: {e}"))
+                    .await;
+            }
         }
     }
 

@@ -17,8 +17,11 @@ pub(super) fn promote(cx: &mut Ctx, version: String) {
     };
     cx.s.phase = Phase::Promoted;
     cx.s.clock.stop(cx.now);
+    let stable = &cx.s.target.stable;
+    let retire = (cx.s.retire_stable && *stable != version).then(|| stable.clone());
     cx.emit(Action::Promote {
         version: version.clone(),
+        retire,
     });
     let text = format!("promoted {version}");
     cx.notify(NotifyKind::Promoted, text.clone());

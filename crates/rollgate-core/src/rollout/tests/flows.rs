@@ -136,8 +136,35 @@ fn blue_green_previews_smokes_switches_and_keeps_a_rollback_window() {
         vec![candidate(10_000), Action::SetHeaderRoute(None)]
     );
     let (s, a) = run(&switched.state, &[(tick(0), 200_000), (tick(0), 301_000)]);
-    assert_eq!(effects(&a), vec![promote_v2()]);
+    let unload_blue = Action::Promote {
+        version: "v2".into(),
+        retire: Some("v1".into()),
+    };
+    assert_eq!(
+        effects(&a),
+        vec![unload_blue],
+        "blue unloaded after the window"
+    );
     assert_eq!(s.phase, Phase::Promoted);
+    let keep = yaml.replace(
+        "rollback_window: 5m",
+        "rollback_window: 5m, unload_blue: false",
+    );
+    let kept = step(&rollout(&keep), tick(0), 0);
+    let kept = step(
+        &kept.state,
+        Event::SmokeResult {
+            passed: true,
+            summary: "1/1".into(),
+        },
+        1_000,
+    );
+    let (_, a) = run(&kept.state, &[(tick(0), 200_000), (tick(0), 301_000)]);
+    assert_eq!(
+        effects(&a),
+        vec![promote_v2()],
+        "unload_blue: false keeps it"
+    );
     // Abort inside the window returns to blue instantly.
     let aborted = step(&switched.state, Event::Abort, 100_000);
     assert!(matches!(

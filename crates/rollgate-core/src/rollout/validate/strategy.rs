@@ -92,6 +92,7 @@ pub(super) fn blue_green(at: &str, b: BlueGreenFile) -> Result<Stage> {
         preview,
         smoke,
         rollback_window_ms,
+        unload_blue: b.unload_blue.unwrap_or(true),
     }))
 }
 
