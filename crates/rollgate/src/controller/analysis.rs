@@ -98,10 +98,16 @@ impl AnalysisRun {
     }
 }
 
-/// One line per check: what decided, with the numbers.
+/// One line per check: what decided, with the numbers. Failed checks come first, then the
+/// undecided ones, so that a line cut short for display still names the cause.
 pub(crate) fn summarize(template: &str, verdict: &Verdict) -> String {
-    let reasons: Vec<String> = verdict
-        .checks
+    let mut checks: Vec<_> = verdict.checks.iter().collect();
+    checks.sort_by_key(|c| match c.outcome {
+        Outcome::Fail => 0,
+        Outcome::Inconclusive => 1,
+        Outcome::Pass => 2,
+    });
+    let reasons: Vec<String> = checks
         .iter()
         .map(|c| format!("{} {}", word(c.outcome), c.reason))
         .collect();
@@ -117,5 +123,42 @@ fn word(o: Outcome) -> &'static str {
         Outcome::Pass => "pass",
         Outcome::Fail => "FAIL",
         Outcome::Inconclusive => "inconclusive",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollgate_core::analysis::CheckResult;
+
+    fn check(outcome: Outcome, reason: &str) -> CheckResult {
+        CheckResult {
+            metric: rollgate_core::analysis::Metric::Accuracy,
+            condition: "max_decrease".into(),
+            outcome,
+            baseline_value: None,
+            candidate_value: None,
+            threshold: 0.05,
+            p_value: None,
+            statistic: None,
+            samples: 0,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn the_summary_leads_with_the_failed_check() {
+        let verdict = Verdict {
+            outcome: Outcome::Fail,
+            checks: vec![
+                check(Outcome::Pass, "errors fine"),
+                check(Outcome::Inconclusive, "latency unsure"),
+                check(Outcome::Fail, "accuracy down"),
+            ],
+        };
+        assert_eq!(
+            summarize("quality", &verdict),
+            "quality FAIL: FAIL accuracy down; inconclusive latency unsure; pass errors fine"
+        );
     }
 }
