@@ -4,6 +4,7 @@
 //! lock) and hand a [`dispatch::Call`] over; [`dispatch`] routes it with the pure router of
 //! `rollgate-core`, calls the backend and records the outcome.
 
+pub(crate) mod deadline;
 mod dispatch;
 pub(crate) mod error;
 mod facts;

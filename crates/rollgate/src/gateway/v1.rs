@@ -29,7 +29,9 @@ struct V1Body {
 
 /// Decodes a v1 predict body into a batch of `width` features per row.
 pub(crate) fn decode(body: &[u8], width: usize) -> Result<FeatureBatch, V1Error> {
-    let parsed: V1Body = serde_json::from_slice(body).map_err(|e| V1Error::Json(e.to_string()))?;
+    // JSON is UTF-8; checked whole, since serde skips fields it ignores without checking them.
+    let text = std::str::from_utf8(body).map_err(|e| V1Error::Json(format!("not UTF-8: {e}")))?;
+    let parsed: V1Body = serde_json::from_str(text).map_err(|e| V1Error::Json(e.to_string()))?;
     let result = match (parsed.instances, parsed.features) {
         (Some(rows), _) => FeatureBatch::from_rows(&rows, width),
         (None, Some(row)) => FeatureBatch::from_rows(&[row], width),
