@@ -5,6 +5,9 @@
 //! does no I/O, so the HTTP layer stays thin and every protocol rule is unit-tested here. The
 //! binary extension matters because `tritonclient[http]` sends inputs and asks for outputs as raw
 //! little-endian bytes by default: without it an unmodified Triton client cannot talk to Rollgate.
+//!
+//! The fuzz target `request_parser` (`fuzz/`) compiles this file as it is: keep its code (tests
+//! aside) free of paths into the rest of the binary (`crate::`, `super::`).
 
 use http::StatusCode;
 use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData, TensorSpec};

@@ -1,6 +1,9 @@
 //! Rollgate's own JSON protocol: `{"instances": [[...], ...]}` (or one row as
 //! `{"features": [...]}`, the form the first canary prototypes used) in, and
 //! `{"predictions": [...], "model_version", "request_id"}` out.
+//!
+//! The fuzz target `request_parser` (`fuzz/`) compiles this file as it is: keep its code (tests
+//! aside) free of paths into the rest of the binary (`crate::`, `super::`).
 
 use rollgate_core::config::OutputSpec;
 use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData};
