@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod conn;
 mod workers;
 
 /// Runs the gateway until SIGINT or SIGTERM.
@@ -135,12 +136,13 @@ pub(crate) async fn start(
     let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
     tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
     let data_app = gateway::routes(Arc::clone(plane.gateway()));
-    let data_task = workers::spawn(data, data_app, stop_rx.clone())?;
+    let limits = conn::HttpLimits::of(&config);
+    let data_task = workers::spawn(data, data_app, limits, stop_rx.clone())?;
     let (admin_addr, token) = admin_binding(&config);
     let admin = bind(admin_addr, "admin").await?;
     let admin_addr = admin.local_addr()?;
     let admin_app = admin_routes(&plane, &controller, &config, token);
-    let admin_task = spawn_server(admin, admin_app, stop_rx);
+    let admin_task = spawn_server(admin, admin_app, limits, stop_rx);
     Ok(Running {
         data_addr,
         admin_addr,
@@ -230,15 +232,10 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 fn spawn_server(
     listener: TcpListener,
     app: Router,
-    mut stop: watch::Receiver<bool>,
+    limits: conn::HttpLimits,
+    stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-    })
+    tokio::spawn(conn::serve(listener, app, limits, false, stop))
 }
 
 async fn drain(

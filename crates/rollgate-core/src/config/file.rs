@@ -150,6 +150,16 @@ pub struct LimitsFile {
     /// Largest model file accepted by the control API, bytes.
     #[serde(default = "default_max_model")]
     pub max_model_bytes: usize,
+    /// Largest request head (request line and headers), bytes; 431 above it.
+    #[serde(default = "default_max_header")]
+    pub max_header_bytes: usize,
+    /// Time a client has to send a whole request head, milliseconds (slow-header clients).
+    #[serde(default = "default_header_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a whole request body once its head arrived, milliseconds
+    /// (slow-body clients); 408 after it.
+    #[serde(default = "default_body_timeout")]
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for LimitsFile {
@@ -158,12 +168,27 @@ impl Default for LimitsFile {
             max_body_bytes: default_max_body(),
             shutdown_grace_ms: default_grace(),
             max_model_bytes: default_max_model(),
+            max_header_bytes: default_max_header(),
+            header_read_timeout_ms: default_header_timeout(),
+            body_read_timeout_ms: default_body_timeout(),
         }
     }
 }
 
 fn default_max_model() -> usize {
     64 << 20
+}
+
+fn default_max_header() -> usize {
+    64 << 10
+}
+
+fn default_header_timeout() -> u64 {
+    30_000
+}
+
+fn default_body_timeout() -> u64 {
+    60_000
 }
 
 fn default_max_body() -> usize {

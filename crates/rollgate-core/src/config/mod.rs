@@ -63,6 +63,12 @@ pub struct Config {
     pub max_model_bytes: usize,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body once its head arrived.
+    pub body_read_timeout: Duration,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Answers kept for late feedback, at most.

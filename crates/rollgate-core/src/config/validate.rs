@@ -45,6 +45,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         }
         None => services[0].name.clone(),
     };
+    check_limits(&file.limits)?;
     if file.feedback.max_records == 0 || file.feedback.ttl_seconds == 0 {
         return Err(ConfigError::invalid(
             "feedback",
@@ -58,6 +59,9 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         default_service,
         max_model_bytes: file.limits.max_model_bytes,
         max_body_bytes: file.limits.max_body_bytes,
+        max_header_bytes: file.limits.max_header_bytes,
+        header_read_timeout: Duration::from_millis(file.limits.header_read_timeout_ms),
+        body_read_timeout: Duration::from_millis(file.limits.body_read_timeout_ms),
         shutdown_grace: Duration::from_millis(file.limits.shutdown_grace_ms),
         feedback_records: file.feedback.max_records,
         feedback_ttl: Duration::from_secs(file.feedback.ttl_seconds),
@@ -101,6 +105,26 @@ fn flags(
         route_by: file.route_by,
         set: std::sync::Arc::new(set),
     })
+}
+
+/// Smallest `limits.max_header_bytes`: HTTP/1 needs room for a request line and common headers
+/// (and the HTTP server refuses a smaller read buffer).
+pub(crate) const MIN_HEADER_BYTES: usize = 8192;
+
+fn check_limits(limits: &super::file::LimitsFile) -> Result<(), ConfigError> {
+    if limits.max_header_bytes < MIN_HEADER_BYTES {
+        return Err(ConfigError::invalid(
+            "limits.max_header_bytes",
+            format!("must be at least {MIN_HEADER_BYTES}"),
+        ));
+    }
+    if limits.header_read_timeout_ms == 0 || limits.body_read_timeout_ms == 0 {
+        return Err(ConfigError::invalid(
+            "limits",
+            "header_read_timeout_ms and body_read_timeout_ms must be at least 1",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a service or version name: short, and safe in a URL path, a label and a file name.

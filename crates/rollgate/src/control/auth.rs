@@ -34,9 +34,12 @@ pub(crate) async fn layer(State(token): State<Token>, req: Request, next: Next) 
     resp
 }
 
-/// Compares without an early exit, so the time taken does not reveal the matching prefix.
+/// Compares in constant time (`subtle`, which keeps the optimiser from reintroducing an early
+/// exit), so the time taken does not reveal how much of a guess matches. Only the length,
+/// which a token's holder chooses and an attacker cannot shorten, may show.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

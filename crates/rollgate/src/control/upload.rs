@@ -94,6 +94,7 @@ pub(crate) async fn model_from_request(
     name: Option<String>,
     req: Request,
 ) -> Result<(String, Vec<u8>), ApiError> {
+    refuse_declared_over(req.headers(), admin.plane.max_model_bytes())?;
     let multipart = req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -143,6 +144,22 @@ fn multipart_error(status: StatusCode, text: String) -> ApiError {
     }
 }
 
+/// Refuses an upload whose declared length is over the limit before reading a byte of it, so a
+/// client cannot make the gateway wait for (or receive) a body it will refuse anyway.
+fn refuse_declared_over(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "model_too_large",
+            format!("the upload is over the {limit}-byte limit"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Reads a body up to the model size limit (413 above it).
 async fn read_limited(admin: &Admin, req: Request) -> Result<Bytes, ApiError> {
     let limit = admin.plane.max_model_bytes();
@@ -150,7 +167,10 @@ async fn read_limited(admin: &Admin, req: Request) -> Result<Bytes, ApiError> {
         .collect()
         .await
         .map(|c| c.to_bytes())
-        .map_err(|_| {
+        .map_err(|e| {
+            if crate::gateway::deadline::is_timeout(&*e) {
+                return ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.to_string());
+            }
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "model_too_large",

@@ -195,6 +195,9 @@ fn body_error(limit: usize, e: &(dyn std::error::Error + 'static)) -> ApiError {
     if e.is::<http_body_util::LengthLimitError>() {
         return too_large(limit);
     }
+    if super::deadline::is_timeout(e) {
+        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.to_string());
+    }
     ApiError::bad_request("bad_body", format!("reading the request body failed: {e}"))
 }
 

@@ -5,6 +5,7 @@
 //! `rollgate-core`, calls the backend and records the outcome.
 
 mod answer;
+pub(crate) mod deadline;
 mod dispatch;
 pub(crate) mod error;
 mod facts;

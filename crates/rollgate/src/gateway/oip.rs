@@ -5,6 +5,9 @@
 //! does no I/O, so the HTTP layer stays thin and every protocol rule is unit-tested here. The
 //! binary extension matters because `tritonclient[http]` sends inputs and asks for outputs as raw
 //! little-endian bytes by default: without it an unmodified Triton client cannot talk to Rollgate.
+//!
+//! The fuzz target `request_parser` (`fuzz/`) compiles this file as it is: keep its code (tests
+//! aside) free of paths into the rest of the binary (`crate::`, `super::`).
 
 use http::StatusCode;
 use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData, TensorSpec};
@@ -239,8 +242,11 @@ pub(crate) fn decode_infer_request(
     width: usize,
 ) -> Result<InferRequest, OipError> {
     let (json_part, binary) = split_body(body, header_len)?;
+    // JSON is UTF-8; checked whole, since serde skips fields it ignores without checking them.
+    let json_part =
+        std::str::from_utf8(json_part).map_err(|e| OipError::Json(format!("not UTF-8: {e}")))?;
     let raw: RawRequest =
-        serde_json::from_slice(json_part).map_err(|e| OipError::Json(e.to_string()))?;
+        serde_json::from_str(json_part).map_err(|e| OipError::Json(e.to_string()))?;
     let inputs = raw.inputs.ok_or(OipError::MissingInputs)?;
     let [input] = <[RawInput; 1]>::try_from(inputs).map_err(|v| OipError::InputCount(v.len()))?;
     let binary_by_default = bool_param(&raw.parameters, "binary_data_output", false)?;

@@ -1,6 +1,9 @@
 //! Rollgate's own JSON protocol: `{"instances": [[...], ...]}` (or one row as
 //! `{"features": [...]}`, the form the first canary prototypes used) in, and
 //! `{"predictions": [...], "model_version", "request_id"}` out.
+//!
+//! The fuzz target `request_parser` (`fuzz/`) compiles this file as it is: keep its code (tests
+//! aside) free of paths into the rest of the binary (`crate::`, `super::`).
 
 use rollgate_core::config::OutputSpec;
 use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData};
@@ -29,7 +32,9 @@ struct V1Body {
 
 /// Decodes a v1 predict body into a batch of `width` features per row.
 pub(crate) fn decode(body: &[u8], width: usize) -> Result<FeatureBatch, V1Error> {
-    let parsed: V1Body = serde_json::from_slice(body).map_err(|e| V1Error::Json(e.to_string()))?;
+    // JSON is UTF-8; checked whole, since serde skips fields it ignores without checking them.
+    let text = std::str::from_utf8(body).map_err(|e| V1Error::Json(format!("not UTF-8: {e}")))?;
+    let parsed: V1Body = serde_json::from_str(text).map_err(|e| V1Error::Json(e.to_string()))?;
     let result = match (parsed.instances, parsed.features) {
         (Some(rows), _) => FeatureBatch::from_rows(&rows, width),
         (None, Some(row)) => FeatureBatch::from_rows(&[row], width),

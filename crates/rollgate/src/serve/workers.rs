@@ -10,8 +10,8 @@
 //!
 //! The control plane, the admin port and signal handling stay on the main multi-thread runtime.
 
+use super::conn::HttpLimits;
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use axum::Router;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -65,6 +65,7 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 pub(super) fn spawn(
     listeners: Vec<std::net::TcpListener>,
     app: Router,
+    limits: HttpLimits,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<io::Result<()>>> {
     let mut done = Vec::with_capacity(listeners.len());
@@ -75,7 +76,7 @@ pub(super) fn spawn(
             .name(format!("rollgate-data-{index}"))
             .spawn(move || {
                 crate::worker::enter(index);
-                let _ = tx.send(run(listener, app, stop));
+                let _ = tx.send(run(listener, app, limits, stop));
             })
             .context("starting a data-plane worker thread")?;
         done.push(rx);
@@ -101,24 +102,16 @@ pub(super) fn spawn(
 fn run(
     listener: std::net::TcpListener,
     app: Router,
-    mut stop: watch::Receiver<bool>,
+    limits: HttpLimits,
+    stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let served = runtime.block_on(async move {
         tokio::spawn(anchor_timers());
-        let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
-            // Answers are written whole; never hold the last segment back for an ACK.
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY on an accepted connection");
-            }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        super::conn::serve(listener, app, limits, true, stop).await
     });
     runtime.shutdown_background();
     served

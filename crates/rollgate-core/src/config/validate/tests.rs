@@ -101,3 +101,17 @@ fn sticky_needs_one_source_and_listen_must_parse() {
     let (field, _) = field_error(&GOOD.replace("127.0.0.1:9080", "nowhere"));
     assert_eq!(field, "listen.data");
 }
+
+#[test]
+fn connection_limits_default_and_are_checked() {
+    let c = parse(GOOD).expect("valid");
+    assert_eq!(c.max_header_bytes, 64 << 10);
+    assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(30));
+    assert_eq!(c.body_read_timeout, std::time::Duration::from_secs(60));
+    let small = format!("limits: {{ max_header_bytes: 4096 }}\n{GOOD}");
+    let (field, problem) = field_error(&small);
+    assert_eq!(field, "limits.max_header_bytes");
+    assert!(problem.contains("8192"), "{problem}");
+    let zero = format!("limits: {{ body_read_timeout_ms: 0 }}\n{GOOD}");
+    assert_eq!(field_error(&zero).0, "limits");
+}
