@@ -21,7 +21,7 @@ pub(crate) async fn layer(State(token): State<Token>, req: Request, next: Next) 
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer);
     if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
         return next.run(req).await;
     }
@@ -32,6 +32,15 @@ pub(crate) async fn layer(State(token): State<Token>, req: Request, next: Next) 
         http::HeaderValue::from_static("Bearer"),
     );
     resp
+}
+
+/// The credentials of a `Bearer` authorization; the scheme name is case-insensitive
+/// (RFC 9110, section 11.1), so `bearer` and `BEARER` are the same scheme.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_start_matches(' '))
 }
 
 /// Compares in constant time (`subtle`, which keeps the optimiser from reintroducing an early
@@ -49,5 +58,14 @@ mod tests {
         assert!(super::same(b"secret", b"secret"));
         assert!(!super::same(b"secret", b"secreT"));
         assert!(!super::same(b"secret", b"secret2"));
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        assert_eq!(super::bearer("Bearer abc"), Some("abc"));
+        assert_eq!(super::bearer("bearer  abc"), Some("abc"));
+        assert_eq!(super::bearer("BEARER abc"), Some("abc"));
+        assert_eq!(super::bearer("Basic abc"), None);
+        assert_eq!(super::bearer("Bearerabc"), None);
     }
 }
