@@ -9,7 +9,7 @@
 //! | absolute bound on a rate | Wilson interval at 1 − α: fails only when the whole interval is past the bound, passes only when it is inside |
 //! | absolute bound on a mean (`mae`, `mean_reward`) | normal interval of the mean, the same way |
 //! | latency relative | Mann–Whitney U (one-sided) plus the percentile ratio as effect size, as Kayenta; Wilcoxon signed-rank on shadow pairs; only with `min_samples` |
-//! | accuracy relative on shadow pairs | McNemar on paired correctness |
+//! | accuracy relative on shadow pairs | McNemar on paired correctness, while the pairs are at least as many as the candidate's own labelled answers (after a shadow phase the canary's served answers take over) |
 //!
 //! The rank tests and McNemar are fixed-horizon tests, repeated at every look: the k-th one
 //! runs at level α / (k (k + 1)), levels that sum to α over any number of looks (a Bonferroni

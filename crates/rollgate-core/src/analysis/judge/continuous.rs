@@ -31,7 +31,8 @@ pub(super) fn latency(input: &Input<'_>) -> Evaluation {
     let Metric::Latency(p) = metric else {
         return Evaluation::no_data(format!("{metric}: not a latency metric"));
     };
-    if check.condition.is_relative() && !input.candidate.shadow.latency_pairs_ms.is_empty() {
+    let pairs = input.candidate.shadow.latency_pairs_ms.len() as u64;
+    if check.condition.is_relative() && pairs > 0 && pairs >= input.candidate.requests {
         return paired::latency(input, p);
     }
     let (c, n) = (

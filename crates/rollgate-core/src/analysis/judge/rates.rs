@@ -15,7 +15,11 @@ pub(super) const FISHER_BELOW: u64 = 20;
 pub(super) fn evaluate(input: &Input<'_>) -> Evaluation {
     let metric = input.check.metric;
     if let (Metric::Accuracy, Condition::MaxDecrease(margin)) = (metric, input.check.condition) {
-        if input.candidate.shadow.correctness.total() > 0 {
+        // Shadow pairs decide while they are the candidate's main evidence. Once it serves
+        // users (a canary after a shadow phase), its own answers take over: the pairs stop
+        // growing when mirroring stops, and a test on frozen data would never conclude.
+        let pairs = input.candidate.shadow.correctness.total();
+        if pairs > 0 && pairs >= input.candidate.labelled.total {
             return paired::accuracy(input, margin);
         }
     }

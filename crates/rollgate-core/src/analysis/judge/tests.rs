@@ -187,6 +187,49 @@ fn shadow_checks_use_paired_tests_and_the_noise_floor() {
     assert!(lat.reason.contains("Wilcoxon"), "{}", lat.reason);
 }
 
+/// After a shadow phase, a canary's own served answers outnumber the frozen shadow pairs
+/// and take over the verdict: the pairs no longer grow, so a test on them could hold forever.
+#[test]
+fn served_answers_take_over_from_frozen_shadow_pairs() {
+    let labelled = |correct, total| crate::analysis::window::Labelled {
+        correct,
+        total,
+        ..Default::default()
+    };
+    let base = VersionWindow {
+        labelled: labelled(860, 1000),
+        warmup: warm(),
+        ..Default::default()
+    };
+    let mut cand = VersionWindow {
+        requests: 1000,
+        labelled: labelled(960, 1000),
+        warmup: warm(),
+        ..Default::default()
+    };
+    cand.shadow.correctness = PairedCorrectness {
+        both: 10,
+        stable_only: 0,
+        candidate_only: 2,
+        neither: 0,
+    };
+    cand.shadow.latency_pairs_ms = vec![(10.0, 10.0); 12];
+    let acc = one(
+        Check::new(Metric::Accuracy, Condition::MaxDecrease(0.05)),
+        &base,
+        &cand,
+    );
+    assert_eq!(acc.outcome, Outcome::Pass, "{}", acc.reason);
+    assert!(!acc.reason.contains("McNemar"), "{}", acc.reason);
+    cand.labelled = labelled(5, 5);
+    let early = one(
+        Check::new(Metric::Accuracy, Condition::MaxDecrease(0.05)),
+        &base,
+        &cand,
+    );
+    assert!(early.reason.contains("shadow pairs"), "{}", early.reason);
+}
+
 #[test]
 fn failure_limit_counts_consecutive_failing_looks() {
     let t = template("checks: [{metric: error_rate, max: 0.05, failure_limit: 1}]");
