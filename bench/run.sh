@@ -72,7 +72,7 @@ declare -A URL=([direct]=http://127.0.0.1:$UPSTREAM_A_PORT/predict
   [shadow]=$RG/v1/models/shadow/predict)
 declare -A RPS=() P50=() P99=() ERRS=() SKIP=()
 # Ratio, goal and verdict per target of the issue, filled by the sections that ran.
-declare -A GOAL_VALUE=()
+declare -A GOAL_VALUE=() CG_IR=()
 PIDS=()
 LOAD_PID=""
 WORK=""
@@ -352,12 +352,12 @@ start_rollgate_instance() {
 
 start_servers() {
   local need_rg=0
-  if wants proxy || wants shadow; then
+  if wants proxy || wants shadow || wants callgrind; then
     start_upstream upstream-a "$UPSTREAM_A_PORT"
     start_upstream upstream-b "$UPSTREAM_B_PORT"
   fi
   wants shadow && start_upstream slow "$SLOW_PORT" "$SHADOW_DELAY_MS"
-  wants proxy && start_peer
+  { wants proxy || wants callgrind; } && start_peer
   wants onnx && start_fastapi
   { wants proxy || wants onnx || wants shadow; } && need_rg=1
   if [[ $SKIP_ROLLGATE == 1 ]]; then
@@ -662,6 +662,86 @@ section_memory() {
   } >>"$WORK/report-sections.md"
 }
 
+# ---------------------------------------------------------------- callgrind (not default)
+# Instructions per request in user space, counted by valgrind: reproducible on a busy machine
+# where timings are not. Each proxy runs alone on one thread (nginx: master_process off, one
+# process; Rollgate: --workers 1), in front of the same two upstreams, and gets CG_REQUESTS
+# requests after a warm-up; the counters are zeroed between the two.
+CG_REQUESTS=${CG_REQUESTS:-5000}
+CG_CONNS=${CG_CONNS:-4}
+CG_PEER_PORT=18022
+CG_RG_PORT=18023
+CG_RG_ADMIN_PORT=18024
+
+# Runs the fixed load against `url` on the process `pid` under callgrind; prints Ir/request
+# and keeps the dump and its annotation in the raw dir.
+callgrind_measure() {
+  local name=$1 url=$2 pid=$3 dump ir
+  callgrind_control -i on "$pid" >/dev/null
+  run_load "$OHA" -n 300 -c "$CG_CONNS" --no-tui -m POST -d "$BODY" \
+    -H 'content-type: application/json' "$url" >/dev/null
+  callgrind_control -z "$pid" >/dev/null
+  # shellcheck disable=SC2046  # the JSON flag is one or two words
+  run_load "$OHA" -n "$CG_REQUESTS" -c "$CG_CONNS" --no-tui $(oha_json_flag) -m POST -d "$BODY" \
+    -H 'content-type: application/json' "$url" >"$WORK/raw/callgrind-$name-oha.json"
+  local ok
+  ok=$(jq -r '.statusCodeDistribution["200"] // 0' "$WORK/raw/callgrind-$name-oha.json")
+  ((ok == CG_REQUESTS)) || { ANY_ERRORS=1; log "callgrind $name: only $ok of $CG_REQUESTS answered 200"; }
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  sleep 1
+  # The first dump callgrind_control asks for is numbered .1; it holds the zeroed-since counts.
+  dump=$WORK/cg/$name.out.$pid.1
+  [[ -f $dump ]] || die "callgrind $name: no dump $dump"
+  ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+  callgrind_annotate --inclusive=no "$dump" 2>/dev/null | head -60 >"$WORK/raw/callgrind-$name-top.txt" || true
+  cp "$dump" "$WORK/raw/callgrind-$name.out"
+  CG_IR[$name]=$(calc "printf \"%.0f\", $ir / $CG_REQUESTS")
+  log "callgrind $name: $ir instructions for $CG_REQUESTS requests = ${CG_IR[$name]} per request"
+}
+
+section_callgrind() {
+  command -v valgrind >/dev/null || die "valgrind is needed for SECTIONS=callgrind (apt-get install valgrind)"
+  mkdir -p "$WORK/cg" "$WORK/cg-peer"
+  local vg=(valgrind --tool=callgrind --instr-atstart=no --dump-instr=no)
+  # nginx: the same split as the proxy section's peer, one process, no master.
+  sed -e "s/worker_processes auto;/worker_processes 1;\nmaster_process off;/" \
+    -e "s/listen 127.0.0.1:$PEER_PORT;/listen 127.0.0.1:$CG_PEER_PORT;/" \
+    -e "s#$WORK/peer#$WORK/cg-peer#g" "$WORK/peer.conf" >"$WORK/cg-peer.conf"
+  mkdir -p "$WORK/cg-peer"
+  "${vg[@]}" --callgrind-out-file="$WORK/cg/nginx.out.%p" nginx -p "$WORK" -c "$WORK/cg-peer.conf" \
+    -e "$WORK/logs/cg-peer-error.log" >"$WORK/logs/cg-nginx.log" 2>&1 &
+  local npid=$!
+  PIDS+=("$npid")
+  wait_http "nginx under callgrind" POST "http://127.0.0.1:$CG_PEER_PORT/v1/models/bench/predict" 200 "$npid" 60
+  callgrind_measure nginx "http://127.0.0.1:$CG_PEER_PORT/v1/models/bench/predict" "$npid"
+  stop_pid "$npid"
+  if [[ $SKIP_ROLLGATE != 1 ]]; then
+    sed -e "s/127.0.0.1:$ROLLGATE_PORT/127.0.0.1:$CG_RG_PORT/" "$REPO_ROOT/$ROLLGATE_CONFIG" \
+      >"$WORK/cg-rollgate.yaml"
+    (cd "$REPO_ROOT" && exec "${vg[@]}" --callgrind-out-file="$WORK/cg/rollgate.out.%p" \
+        "$ROLLGATE_BIN" serve --config "$WORK/cg-rollgate.yaml" --workers 1 \
+        --data-dir "$WORK/cg-rollgate-data" --admin-listen "127.0.0.1:$CG_RG_ADMIN_PORT") \
+      >"$WORK/logs/cg-rollgate.log" 2>&1 &
+    local rpid=$!
+    PIDS+=("$rpid")
+    wait_http "Rollgate under callgrind" GET "http://127.0.0.1:$CG_RG_PORT/v2/health/ready" 200 "$rpid" 300
+    callgrind_measure rollgate "http://127.0.0.1:$CG_RG_PORT/v1/models/bench/predict" "$rpid"
+    stop_pid "$rpid"
+  fi
+  {
+    echo "### Instructions per proxied request (callgrind, user space)"
+    echo
+    echo "oha -n $CG_REQUESTS -c $CG_CONNS after 300 warm-up requests; one thread each (nginx master_process off, Rollgate --workers 1). Top functions of each in raw/callgrind-*-top.txt."
+    echo
+    echo "| proxy | instructions / request |"
+    echo "|---|---:|"
+    echo "| nginx split_clients | ${CG_IR[nginx]} |"
+    [[ -n ${CG_IR[rollgate]:-} ]] && echo "| Rollgate proxy route | ${CG_IR[rollgate]} |"
+    [[ -n ${CG_IR[rollgate]:-} ]] && echo "" && echo "Rollgate / nginx: **$(calc "printf \"%.2f\", ${CG_IR[rollgate]} / ${CG_IR[nginx]}")**"
+    echo
+  } >>"$WORK/report-sections.md"
+}
+
 # ---------------------------------------------------------------- report
 machine_info() {
   local cpu commit dirty=""
@@ -711,14 +791,14 @@ main() {
   cd "$REPO_ROOT"
   local s
   for s in $SECTIONS; do
-    [[ $s =~ ^(proxy|onnx|shadow|memory)$ ]] || die "unknown section '$s' (proxy onnx shadow memory)"
+    [[ $s =~ ^(proxy|onnx|shadow|memory|callgrind)$ ]] || die "unknown section '$s' (proxy onnx shadow memory callgrind)"
   done
   ensure_apt_tools
   ensure_oha
   ensure_peer_venv
   ensure_rollgate
   for port in $UPSTREAM_A_PORT $PEER_PORT $ROLLGATE_PORT $ROLLGATE_ADMIN_PORT $UPSTREAM_B_PORT \
-    $SLOW_PORT $FASTAPI_PORT $MEM_PORT $MEM_ADMIN_PORT; do
+    $SLOW_PORT $FASTAPI_PORT $MEM_PORT $MEM_ADMIN_PORT $CG_PEER_PORT $CG_RG_PORT $CG_RG_ADMIN_PORT; do
     check_port_free "$port"
   done
   # Other work on the box skews every row: record how busy it was.
