@@ -69,8 +69,8 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let latency = started.elapsed();
     version.stats.finish(latency, error);
     if error.is_none() {
-        let id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
-        remember(gw, &svc, version, id, &predicted);
+        let id = String::from_utf8_lossy(request_id.as_bytes());
+        remember(gw, &svc, version, &id, &predicted);
         if let Some(tx) = shadow {
             let _ = tx.send(mirror::Primary { predicted, latency });
         }
@@ -122,7 +122,7 @@ fn remember(
     gw: &Gateway,
     svc: &ServiceRuntime,
     version: &VersionRuntime,
-    request_id: String,
+    request_id: &str,
     predicted: &Predicted,
 ) {
     let record = Record {
