@@ -17,6 +17,9 @@ use rollgate_core::tensor::{OutputTensor, TensorData};
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// Typed, so setting it does not parse and validate the name on every answer.
+const MODEL_VERSION: http::HeaderName = http::HeaderName::from_static("x-model-version");
+
 /// The request's body: still streaming, or read (when routing, decoding or mirroring needed it).
 pub(crate) enum Payload {
     Stream(axum::body::Body),
@@ -78,7 +81,7 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let mut response = response;
     response
         .headers_mut()
-        .insert("x-model-version", version.header.clone());
+        .insert(MODEL_VERSION, version.header.clone());
     log(
         &svc.name,
         &version.name,
