@@ -384,13 +384,14 @@ pub(crate) fn mapped_uri(
     protocol: Protocol,
     uri: &Uri,
 ) -> Result<Uri, ApiError> {
-    let mapped = match protocol {
-        Protocol::V1 => version.predict_path.as_deref(),
-        Protocol::OpenInference => version.infer_path.as_deref(),
+    let (mapped, parsed) = match protocol {
+        Protocol::V1 => (version.predict_path.as_deref(), &version.predict_uri),
+        Protocol::OpenInference => (version.infer_path.as_deref(), &version.infer_uri),
     };
-    match mapped {
-        None => Ok(uri.clone()),
-        Some(path) => with_path(uri, path),
+    match (mapped, parsed) {
+        (None, _) => Ok(uri.clone()),
+        (Some(_), Some(parsed)) if uri.query().is_none() => Ok(parsed.clone()),
+        (Some(path), _) => with_path(uri, path),
     }
 }
 
