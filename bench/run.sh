@@ -43,6 +43,7 @@ ROLLGATE_READY_TIMEOUT=${ROLLGATE_READY_TIMEOUT:-60}
 SKIP_ROLLGATE=${SKIP_ROLLGATE:-0}
 CACHE_DIR=${BENCH_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rollgate-bench}
 RESULTS_DIR=$BENCH_DIR/results
+CLK_TCK=$(getconf CLK_TCK)
 
 # Fixed ports: rollgate-bench.yaml hard-codes the upstreams and its data port.
 UPSTREAM_A_PORT=18001
@@ -70,7 +71,9 @@ declare -A URL=([direct]=http://127.0.0.1:$UPSTREAM_A_PORT/predict
   [onnx]=$RG/v1/models/iris/predict
   [noshadow]=$RG/v1/models/noshadow/predict
   [shadow]=$RG/v1/models/shadow/predict)
-declare -A RPS=() P50=() P99=() ERRS=() SKIP=()
+declare -A RPS=() P50=() P99=() ERRS=() SKIP=() CPU=()
+# The server process (tree) whose CPU time each target is charged.
+declare -A SERVER_PID=()
 # Ratio, goal and verdict per target of the issue, filled by the sections that ran.
 declare -A GOAL_VALUE=() CG_IR=()
 PIDS=()
@@ -318,12 +321,14 @@ start_upstream() {
   local name=$1 port=$2 delay_ms=${3:-0}
   write_upstream_conf "$name" "$port" "$delay_ms"
   start_nginx "$name"
+  [[ $name == upstream-a ]] && SERVER_PID[direct]=$NGINX_PID
   wait_http "nginx $name" POST "http://127.0.0.1:$port/predict" 200 "$NGINX_PID" 10
 }
 
 start_peer() {
   write_peer_conf
   start_nginx peer
+  SERVER_PID[nginx]=$NGINX_PID
   wait_http "nginx peer" POST "${URL[nginx]}" 200 "$NGINX_PID" 10
 }
 
@@ -332,6 +337,7 @@ start_fastapi() {
       --port "$FASTAPI_PORT" --workers "$PEER_WORKERS" --no-access-log --log-level warning) \
     >"$WORK/logs/fastapi-stdout.log" 2>"$WORK/logs/fastapi-stderr.log" &
   PIDS+=($!)
+  SERVER_PID[fastapi]=$!
   log "waiting for the FastAPI peer (${PEER_WORKERS} uvicorn workers; trains its models at start)"
   wait_http "FastAPI peer" POST "${URL[fastapi]}" 200 "$!" 120
 }
@@ -365,6 +371,8 @@ start_servers() {
     for t in rollgate onnx noshadow shadow; do SKIP[$t]="SKIP_ROLLGATE=1"; done
   elif ((need_rg)); then
     start_rollgate_instance rollgate "$ROLLGATE_CONFIG" "$ROLLGATE_PORT" "$ROLLGATE_ADMIN_PORT"
+    SERVER_PID[rollgate]=$RG_PID
+    SERVER_PID[onnx]=$RG_PID
   fi
 }
 
@@ -392,6 +400,18 @@ run_load() {
   return "$rc"
 }
 
+# CPU time (user + system, clock ticks) of a process and its children: nginx's workers and
+# uvicorn's worker processes are children of the pid the script started.
+tree_ticks() {
+  local pid=$1 total=0 p t
+  for p in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+    # Fields after the ")" that closes the command name: utime and stime are the 12th and 13th.
+    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+
 # Closed-loop max throughput: wrk keeps WRK_CONNS requests in flight. Sets RPS[key] and
 # ERRS[key]; the key defaults to the target.
 measure_max() {
@@ -400,14 +420,21 @@ measure_max() {
   export BENCH_BODY=$BODY
   run_load wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" \
     -s "$BENCH_DIR/post.lua" "$url" >/dev/null
+  local pid=${4:-${SERVER_PID[$t]:-}} ticks=0
+  [[ -n $pid ]] && ticks=$(tree_ticks "$pid")
   run_load wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" \
     -s "$BENCH_DIR/post.lua" "$url" >"$raw"
   line=$(grep '^WRK_RESULT' "$raw") || die "no WRK_RESULT line from wrk for $key"
   RPS[$key]=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$line")
+  if [[ -n $pid ]]; then
+    local served
+    served=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
+    CPU[$key]=$(calc "printf \"%.1f\", ($(tree_ticks "$pid") - $ticks) * 1e6 / $CLK_TCK / $served")
+  fi
   errs=$(grep -oE 'errors_[a-z]+=[0-9]+' <<<"$line" | awk -F= '{ s += $2 } END { print s }')
   ERRS[$key]=$((${ERRS[$key]:-0} + errs))
   ((errs == 0)) || ANY_ERRORS=1
-  log "$key: wrk ${RPS[$key]} req/s, $errs errors"
+  log "$key: wrk ${RPS[$key]} req/s, $errs errors, server CPU ${CPU[$key]:-?} µs/request"
 }
 
 # Open-loop latency: oha sends `rate` req/s on schedule whatever the server
@@ -454,11 +481,11 @@ measure_targets() {
 fmt_row() {
   local t=$1
   if [[ -n ${SKIP[$t]:-} ]]; then
-    printf '| %s | skipped: %s | | | |\n' "${LABEL[$t]}" "${SKIP[$t]}"
+    printf '| %s | skipped: %s | | | | |\n' "${LABEL[$t]}" "${SKIP[$t]}"
     return 0
   fi
-  printf '| %s | %.0f | %.3f | %.3f | %d |\n' "${LABEL[$t]}" "${RPS[$t]}" "${P50[$t]}" \
-    "${P99[$t]}" "${ERRS[$t]}"
+  printf '| %s | %.0f | %s | %.3f | %.3f | %d |\n' "${LABEL[$t]}" "${RPS[$t]}" "${CPU[$t]:-?}" \
+    "${P50[$t]}" "${P99[$t]}" "${ERRS[$t]}"
 }
 
 # Ratio of Rollgate's to nginx's added latency; n/a when nginx adds ~nothing.
@@ -487,8 +514,8 @@ section_proxy() {
     echo
     echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d${DURATION}s (after ${WARMUP}s warm-up); oha -z ${DURATION}s -q $RATE -c $OHA_CONNS --latency-correction"
     echo
-    echo "| target | max req/s (wrk) | p50 ms @ $RATE/s | p99 ms @ $RATE/s | errors |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| target | max req/s (wrk) | server CPU µs/req | p50 ms @ $RATE/s | p99 ms @ $RATE/s | errors |"
+    echo "|---|---:|---:|---:|---:|---:|"
     fmt_row direct
     fmt_row nginx
     fmt_row rollgate
@@ -503,6 +530,7 @@ section_proxy() {
       echo "| Rollgate / nginx | ratio |"
       echo "|---|---|"
       echo "| throughput (higher is better) | $tput |"
+      echo "| server CPU per request (lower is better) | $(calc "printf \"%.2f\", ${CPU[rollgate]} / ${CPU[nginx]}") |"
       echo "| added p99 over direct (lower is better) | $p99 |"
       echo "| added p50 over direct (lower is better) | $p50 |"
       echo
@@ -519,8 +547,8 @@ section_onnx() {
     echo
     echo "FastAPI peer: bench/peers/fastapi_split.py under uvicorn, $PEER_WORKERS worker processes. wrk as above; oha at $ONNX_RATE/s."
     echo
-    echo "| target | max req/s (wrk) | p50 ms @ $ONNX_RATE/s | p99 ms @ $ONNX_RATE/s | errors |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| target | max req/s (wrk) | server CPU µs/req | p50 ms @ $ONNX_RATE/s | p99 ms @ $ONNX_RATE/s | errors |"
+    echo "|---|---:|---:|---:|---:|---:|"
     fmt_row fastapi
     fmt_row onnx
     echo
@@ -528,7 +556,7 @@ section_onnx() {
       local tput
       tput=$(calc "printf \"%.2f\", ${RPS[onnx]} / ${RPS[fastapi]}")
       goal "in-process predict throughput, Rollgate / FastAPI" "$tput" ">=" 20
-      echo "Throughput Rollgate / FastAPI: **$tput**"
+      echo "Throughput Rollgate / FastAPI: **$tput**; server CPU per request FastAPI / Rollgate: **$(calc "printf \"%.1f\", ${CPU[fastapi]} / ${CPU[onnx]}")**"
       echo
     fi
   } >>"$WORK/report-sections.md"
@@ -639,7 +667,7 @@ section_memory() {
     rss_sampler "$pid" "$WORK/rss-$n" &
     sampler=$!
     PIDS+=("$sampler")
-    measure_max onnx "$url" "memory-$n"
+    measure_max onnx "$url" "memory-$n" "$pid"
     peak=$(cat "$WORK/rss-$n")
     hwm=$(vm_kib "$pid" VmHWM)
     kill "$sampler" 2>/dev/null || true
@@ -676,7 +704,7 @@ CG_RG_ADMIN_PORT=18024
 # Runs the fixed load against `url` on the process `pid` under callgrind; prints Ir/request
 # and keeps the dump and its annotation in the raw dir.
 callgrind_measure() {
-  local name=$1 url=$2 pid=$3 dump ir
+  local name=$1 url=$2 pid=$3 dumpno=${4:-1} dump ir
   callgrind_control -i on "$pid" >/dev/null
   run_load "$OHA" -n 300 -c "$CG_CONNS" --no-tui -m POST -d "$BODY" \
     -H 'content-type: application/json' "$url" >/dev/null
@@ -689,8 +717,9 @@ callgrind_measure() {
   ((ok == CG_REQUESTS)) || { ANY_ERRORS=1; log "callgrind $name: only $ok of $CG_REQUESTS answered 200"; }
   callgrind_control -d "$pid" >/dev/null 2>&1
   sleep 1
-  # The first dump callgrind_control asks for is numbered .1; it holds the zeroed-since counts.
-  dump=$WORK/cg/$name.out.$pid.1
+  # Dumps asked for by callgrind_control are numbered from .1; each holds the counts since
+  # the last zeroing.
+  dump=$(echo "$WORK"/cg/*.out."$pid.$dumpno")
   [[ -f $dump ]] || die "callgrind $name: no dump $dump"
   ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   callgrind_annotate --inclusive=no "$dump" 2>/dev/null | head -60 >"$WORK/raw/callgrind-$name-top.txt" || true
@@ -726,6 +755,7 @@ section_callgrind() {
     PIDS+=("$rpid")
     wait_http "Rollgate under callgrind" GET "http://127.0.0.1:$CG_RG_PORT/v2/health/ready" 200 "$rpid" 300
     callgrind_measure rollgate "http://127.0.0.1:$CG_RG_PORT/v1/models/bench/predict" "$rpid"
+    callgrind_measure onnx "http://127.0.0.1:$CG_RG_PORT/v1/models/iris/predict" "$rpid" 2
     stop_pid "$rpid"
   fi
   {
@@ -737,7 +767,8 @@ section_callgrind() {
     echo "|---|---:|"
     echo "| nginx split_clients | ${CG_IR[nginx]} |"
     [[ -n ${CG_IR[rollgate]:-} ]] && echo "| Rollgate proxy route | ${CG_IR[rollgate]} |"
-    [[ -n ${CG_IR[rollgate]:-} ]] && echo "" && echo "Rollgate / nginx: **$(calc "printf \"%.2f\", ${CG_IR[rollgate]} / ${CG_IR[nginx]}")**"
+    [[ -n ${CG_IR[onnx]:-} ]] && echo "| Rollgate in-process ONNX route (no upstream) | ${CG_IR[onnx]} |"
+    [[ -n ${CG_IR[rollgate]:-} ]] && echo "" && echo "Rollgate proxy / nginx: **$(calc "printf \"%.2f\", ${CG_IR[rollgate]} / ${CG_IR[nginx]}")**"
     echo
   } >>"$WORK/report-sections.md"
 }
