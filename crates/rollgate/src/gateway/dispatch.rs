@@ -56,7 +56,7 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     }
     let version = svc.version(decision.serve);
     let shadow = match decision.mirror {
-        Some(target) => mirror::spawn(gw, &svc, target, &mut call).await?,
+        Some(target) => mirror::prepare(gw, &svc, target, &mut call).await?,
         None => None,
     };
     let _in_flight = version.stats.start();
@@ -74,9 +74,13 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     if error.is_none() {
         let id = String::from_utf8_lossy(request_id.as_bytes());
         remember(gw, &svc, version, &id, &predicted);
-        if let Some(tx) = shadow {
-            let _ = tx.send(mirror::Primary { predicted, latency });
-        }
+    }
+    if let Some(copy) = shadow {
+        copy.send(
+            error
+                .is_none()
+                .then_some(mirror::Primary { predicted, latency }),
+        );
     }
     let mut response = response;
     response
