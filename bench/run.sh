@@ -4,7 +4,9 @@
 #
 # Everything listens on 127.0.0.1 only and every load phase is time-bounded.
 # Env knobs (defaults in brackets):
-#   SECTIONS ["proxy onnx shadow memory"]  which sections to run, in this order
+#   SECTIONS ["proxy onnx shadow memory"]  which sections to run, in this order; "callgrind"
+#                       (instructions per request under valgrind) runs only when named
+#   CG_REQUESTS [5000]  CG_CONNS [4]  the callgrind section's measured load
 #   DURATION [10]       seconds per measurement (each wrk and each oha run)
 #   WARMUP [2]          seconds of unmeasured wrk load before each target
 #   RATE [2000]         fixed request rate of the proxy section's latency runs
