@@ -34,7 +34,9 @@ use std::time::Duration;
 const REPLAY_LIMIT: u64 = 64 * 1024;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// A `static`, not a `const`: a `const` array is built afresh (and dropped) at every use, which
+/// on this per-request path cost more than the comparisons themselves.
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -248,13 +250,11 @@ fn origin_form(incoming: &Uri) -> Result<Uri, BackendError> {
         .map_err(|e| BackendError::new(ErrorKind::BadRequest, format!("bad upstream URI: {e}")))
 }
 
-/// Runs on every request and answer, which rarely carry any of these: one pass over the
-/// (few) names present, comparing typed names, and removals only when one is there.
+/// Runs on every request and answer. Clients rarely send any of these, keep-alive upstreams
+/// usually send one (`connection`): a pass over the (few) names present, comparing typed names,
+/// and a removal for each one found rather than for all eight.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        return;
-    }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    while let Some(name) = headers.keys().find(|k| HOP_BY_HOP.contains(k)).cloned() {
+        headers.remove(&name);
     }
 }

@@ -29,10 +29,12 @@ pub(crate) struct Record {
     pub(crate) rewarded: bool,
 }
 
+/// The id is stored once, shared by the map key and the eviction queue: an insert costs one
+/// allocation for it, not a copy per structure.
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<String, Record>,
-    order: VecDeque<(String, Instant)>,
+    records: HashMap<Arc<str>, Record>,
+    order: VecDeque<(Arc<str>, Instant)>,
 }
 
 /// Why a record could not be found.
@@ -70,11 +72,12 @@ impl Ledger {
     }
 
     /// Records an answered prediction; a request id seen before is replaced.
-    pub(crate) fn insert(&self, id: String, record: Record) {
+    pub(crate) fn insert(&self, id: &str, record: Record) {
         let now = record.at;
-        let mut shard = self.shard(&id);
+        let mut shard = self.shard(id);
         evict(&mut shard, self.per_shard.saturating_sub(1), now, self.ttl);
-        if shard.records.insert(id.clone(), record).is_none() {
+        let id: Arc<str> = Arc::from(id);
+        if shard.records.insert(Arc::clone(&id), record).is_none() {
             shard.order.push_back((id, now));
         }
     }
@@ -111,14 +114,16 @@ impl Ledger {
 }
 
 /// Drops records past the TTL, then the oldest until at most `keep` remain.
+/// Runs on every insert, so the oldest entry is only looked at (not copied) until it must go.
 fn evict(shard: &mut Shard, keep: usize, now: Instant, ttl: Duration) {
-    while let Some((id, at)) = shard.order.front().cloned() {
+    while let Some(&(_, at)) = shard.order.front() {
         let stale = now.saturating_duration_since(at) > ttl;
         if !stale && shard.order.len() <= keep {
             break;
         }
-        shard.order.pop_front();
-        shard.records.remove(&id);
+        if let Some((id, _)) = shard.order.pop_front() {
+            shard.records.remove(&*id);
+        }
     }
 }
 
@@ -151,7 +156,7 @@ mod tests {
     fn finds_what_it_holds_and_not_what_it_never_saw() {
         let l = Ledger::new(100, Duration::from_secs(60));
         let t = Instant::now();
-        l.insert("a".into(), record(t));
+        l.insert("a", record(t));
         assert_eq!(l.with("a", t, |r| r.version.to_string()), Ok("v".into()));
         assert_eq!(l.with("b", t, |_| ()), Err(Missing::Unknown));
     }
@@ -160,7 +165,7 @@ mod tests {
     fn old_records_expire() {
         let l = Ledger::new(100, Duration::from_secs(60));
         let t = Instant::now();
-        l.insert("a".into(), record(t));
+        l.insert("a", record(t));
         let later = t + Duration::from_secs(61);
         assert_eq!(l.with("a", later, |_| ()), Err(Missing::Expired));
     }
@@ -170,7 +175,7 @@ mod tests {
         let l = Ledger::new(SHARDS * 2, Duration::from_secs(60));
         let t = Instant::now();
         for i in 0..1000 {
-            l.insert(format!("id-{i}"), record(t));
+            l.insert(&format!("id-{i}"), record(t));
         }
         assert!(l.len() <= SHARDS * 2, "{} records held", l.len());
         assert!(l.with("id-999", t, |_| ()).is_ok(), "the newest is kept");

@@ -17,6 +17,9 @@ use rollgate_core::tensor::{OutputTensor, TensorData};
 use std::sync::Arc;
 use tokio::time::Instant;
 
+/// Typed, so setting it does not parse and validate the name on every answer.
+const MODEL_VERSION: http::HeaderName = http::HeaderName::from_static("x-model-version");
+
 /// The request's body: still streaming, or read (when routing, decoding or mirroring needed it).
 pub(crate) enum Payload {
     Stream(axum::body::Body),
@@ -53,7 +56,7 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     }
     let version = svc.version(decision.serve);
     let shadow = match decision.mirror {
-        Some(target) => mirror::spawn(gw, &svc, target, &mut call).await?,
+        Some(target) => mirror::prepare(gw, &svc, target, &mut call).await?,
         None => None,
     };
     let _in_flight = version.stats.start();
@@ -66,16 +69,20 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let latency = started.elapsed();
     version.stats.finish(latency, error);
     if error.is_none() {
-        let id = String::from_utf8_lossy(request_id.as_bytes()).into_owned();
-        remember(gw, &svc, version, id, &predicted);
-        if let Some(tx) = shadow {
-            let _ = tx.send(mirror::Primary { predicted, latency });
-        }
+        let id = String::from_utf8_lossy(request_id.as_bytes());
+        remember(gw, &svc, version, &id, &predicted);
+    }
+    if let Some(copy) = shadow {
+        copy.send(
+            error
+                .is_none()
+                .then_some(mirror::Primary { predicted, latency }),
+        );
     }
     let mut response = response;
     response
         .headers_mut()
-        .insert("x-model-version", version.header.clone());
+        .insert(MODEL_VERSION, version.header.clone());
     log(
         &svc.name,
         &version.name,
@@ -119,7 +126,7 @@ fn remember(
     gw: &Gateway,
     svc: &ServiceRuntime,
     version: &VersionRuntime,
-    request_id: String,
+    request_id: &str,
     predicted: &Predicted,
 ) {
     let record = Record {
@@ -396,13 +403,14 @@ pub(crate) fn mapped_uri(
     protocol: Protocol,
     uri: &Uri,
 ) -> Result<Uri, ApiError> {
-    let mapped = match protocol {
-        Protocol::V1 => version.predict_path.as_deref(),
-        Protocol::OpenInference => version.infer_path.as_deref(),
+    let (mapped, parsed) = match protocol {
+        Protocol::V1 => (version.predict_path.as_deref(), &version.predict_uri),
+        Protocol::OpenInference => (version.infer_path.as_deref(), &version.infer_uri),
     };
-    match mapped {
-        None => Ok(uri.clone()),
-        Some(path) => with_path(uri, path),
+    match (mapped, parsed) {
+        (None, _) => Ok(uri.clone()),
+        (Some(_), Some(parsed)) if uri.query().is_none() => Ok(parsed.clone()),
+        (Some(path), _) => with_path(uri, path),
     }
 }
 

@@ -2,8 +2,11 @@
 //! under a bounded number of concurrent copies. When the bound is reached the copy is dropped
 //! and counted, never queued: the client's answer and latency never depend on the mirror.
 //!
-//! Once both answers exist, the copy's task compares them (shadow divergence) and attaches the
-//! candidate's answer to the request's feedback record, so a label joined later credits both.
+//! The copy is prepared before the served call (the request may be consumed by it) and sent
+//! once the served answer is in hand: its task then runs after the client's answer is handed
+//! to the connection, so on a worker thread it never competes with the request it copies.
+//! The copy's task compares both answers (shadow divergence) and attaches the candidate's
+//! answer to the request's feedback record, so a label joined later credits both.
 
 use super::dispatch::{self, Call};
 use super::error::ApiError;
@@ -16,12 +19,8 @@ use http_body_util::{BodyExt, Full};
 use rollgate_core::route::VersionIdx;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
-
-/// How long a copy waits for the served answer to compare with; the served request has its
-/// own timeouts, this only bounds a copy whose primary vanished.
-const PRIMARY_WAIT: Duration = Duration::from_secs(60);
 
 /// The served version's answer, handed to the copy's task for comparison.
 #[derive(Debug)]
@@ -30,14 +29,36 @@ pub(crate) struct Primary {
     pub(crate) latency: Duration,
 }
 
-/// Sends a copy of the call to `target` if a mirror slot is free; the returned sender takes
-/// the served answer when it exists (dropping it means the served request failed).
-pub(crate) async fn spawn(
+/// A copy ready to go, holding its mirror slot.
+pub(crate) struct Prepared {
+    request: BackendRequest,
+    copy: Copy,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Prepared {
+    /// Sends the copy, with the served answer to compare against (`None`: the served request
+    /// failed, and the copy is sent but not compared).
+    pub(crate) fn send(self, primary: Option<Primary>) {
+        let Prepared {
+            request,
+            copy,
+            permit,
+        } = self;
+        tokio::spawn(async move {
+            let _permit = permit;
+            copy.run(request, primary).await;
+        });
+    }
+}
+
+/// Prepares a copy of the call to `target` if a mirror slot is free.
+pub(crate) async fn prepare(
     gw: &Gateway,
     svc: &Arc<ServiceRuntime>,
     target: VersionIdx,
     call: &mut Call,
-) -> Result<Option<oneshot::Sender<Primary>>, ApiError> {
+) -> Result<Option<Prepared>, ApiError> {
     let version = svc.version(target);
     let Ok(permit) = Arc::clone(&gw.mirror_slots).try_acquire_owned() else {
         version.stats.record_mirror_dropped();
@@ -67,18 +88,17 @@ pub(crate) async fn spawn(
         }
     };
     version.stats.record_mirrored();
-    let (tx, rx) = oneshot::channel();
     let copy = Copy {
         svc: Arc::clone(svc),
         target,
         request_id: String::from_utf8_lossy(call.request_id.as_bytes()).into_owned(),
         ledger: Arc::clone(&gw.ledger),
     };
-    tokio::spawn(async move {
-        let _permit = permit;
-        copy.run(request, rx).await;
-    });
-    Ok(Some(tx))
+    Ok(Some(Prepared {
+        request,
+        copy,
+        permit,
+    }))
 }
 
 /// One mirrored copy in flight.
@@ -107,7 +127,7 @@ impl Copy {
         }
     }
 
-    async fn run(self, request: BackendRequest, primary: oneshot::Receiver<Primary>) {
+    async fn run(self, request: BackendRequest, primary: Option<Primary>) {
         let version = self.svc.version(self.target);
         let started = Instant::now();
         let outcome = version.backend.call(request).await;
@@ -118,7 +138,7 @@ impl Copy {
             Err(e) => (Predicted::Opaque, Some(e.kind)),
         };
         tracing::debug!(service = %self.svc.name, version = %version.name, ?error, micros = latency.as_micros() as u64, "mirrored");
-        let Ok(Ok(served)) = tokio::time::timeout(PRIMARY_WAIT, primary).await else {
+        let Some(served) = primary else {
             return;
         };
         let shadow = version.stats.shadow();

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use rollgate_core::tensor::{FeatureBatch, OutputTensor};
-use serde_json::json;
 
 /// Which protocol a request came in by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +96,9 @@ pub(crate) fn encode(
 ) -> Response {
     match decoded {
         Decoded::V1 => {
-            let predictions = v1::predictions(outputs, &svc.output);
-            Json(json!({"predictions": predictions, "model_version": version, "request_id": request_id})).into_response()
+            let body = v1::answer(outputs, &svc.output, version, request_id);
+            let json = HeaderValue::from_static("application/json");
+            ([(header::CONTENT_TYPE, json)], body).into_response()
         }
         Decoded::OpenInference {
             id,

@@ -8,13 +8,15 @@
 
 use axum::extract::Request;
 use axum::response::Response;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-const HEADER: &str = "x-request-id";
+/// A typed name: a `&str` name is parsed and validated again at every map operation, and this
+/// one is used four times per request.
+const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// Longest client id kept; longer ones are replaced, as are ids with non-visible characters.
 const MAX_LEN: usize = 128;
 
@@ -80,7 +82,7 @@ where
 }
 
 fn client_id(req: &Request) -> Option<HeaderValue> {
-    let v = req.headers().get(HEADER)?;
+    let v = req.headers().get(&HEADER)?;
     let ok =
         !v.is_empty() && v.len() <= MAX_LEN && v.as_bytes().iter().all(|b| b.is_ascii_graphic());
     ok.then(|| v.clone())
@@ -122,7 +124,7 @@ fn hex(v: u64, out: &mut [u8]) {
 /// The id the layer decided for this request.
 pub(super) fn of(req: &Request) -> HeaderValue {
     req.headers()
-        .get(HEADER)
+        .get(&HEADER)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static(""))
 }

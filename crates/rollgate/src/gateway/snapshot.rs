@@ -28,6 +28,10 @@ pub(crate) struct VersionRuntime {
     pub(crate) predict_path: Option<String>,
     /// Upstream path for v2 infer requests (HTTP versions), `None` keeps the incoming path.
     pub(crate) infer_path: Option<String>,
+    /// `predict_path` and `infer_path` parsed once, for the usual request without a query:
+    /// the upstream URI is then a clone rather than a string built and parsed per request.
+    pub(crate) predict_uri: Option<http::Uri>,
+    pub(crate) infer_uri: Option<http::Uri>,
 }
 
 /// One service, ready to serve.
@@ -127,6 +131,8 @@ fn service(
             shared_name: name.as_str().into(),
             backend,
             stats,
+            predict_uri: predict_path.as_deref().and_then(|p| p.parse().ok()),
+            infer_uri: infer_path.as_deref().and_then(|p| p.parse().ok()),
             predict_path,
             infer_path,
         });

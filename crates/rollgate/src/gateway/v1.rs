@@ -7,7 +7,7 @@
 
 use rollgate_core::config::OutputSpec;
 use rollgate_core::tensor::{BatchError, FeatureBatch, OutputTensor, TensorData};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
 /// Why a v1 body cannot be decoded; messages name the expected shape.
@@ -85,6 +85,94 @@ pub(crate) fn predictions(outputs: &[OutputTensor], spec: &OutputSpec) -> Value 
     Value::Object(named)
 }
 
+/// The whole v1 answer, as the bytes of `{"model_version", "predictions", "request_id"}`.
+///
+/// This runs for every in-process prediction. A classifier's answer, the common case, is
+/// written straight from the output slices instead of through a `serde_json::Value` tree (a
+/// map and a string per row and per key, built, serialised and freed): the bytes are the same
+/// (keys in the same sorted order, probabilities widened to f64 as `json!` widens them, NaN as
+/// `null`). Other outputs go through [`predictions`].
+pub(crate) fn answer(
+    outputs: &[OutputTensor],
+    spec: &OutputSpec,
+    version: &str,
+    request_id: &str,
+) -> Vec<u8> {
+    let written = match classifier(outputs) {
+        Some((labels, probs, classes)) => serde_json::to_vec(&Answer {
+            model_version: version,
+            predictions: Rows {
+                labels,
+                probs,
+                classes,
+                names: &spec.classes,
+            },
+            request_id,
+        }),
+        None => serde_json::to_vec(&Answer {
+            model_version: version,
+            predictions: predictions(outputs, spec),
+            request_id,
+        }),
+    };
+    // Strings, integers, floats and sequences into a Vec: serialising them cannot fail.
+    written.unwrap_or_default()
+}
+
+/// Field order is the sorted key order a `serde_json::Map` writes.
+#[derive(Serialize)]
+struct Answer<'a, P> {
+    model_version: &'a str,
+    predictions: P,
+    request_id: &'a str,
+}
+
+/// A classifier's rows, serialised without an intermediate `Value`.
+struct Rows<'a> {
+    labels: &'a [i64],
+    probs: &'a [f32],
+    classes: usize,
+    names: &'a [String],
+}
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.classes;
+        s.collect_seq(self.labels.iter().enumerate().map(|(i, &label)| {
+            let name = usize::try_from(label).ok().and_then(|l| self.names.get(l));
+            Row {
+                class: name.map_or(Class::Label(label), |n| Class::Name(n)),
+                label,
+                probabilities: Widened(self.probs.get(i * c..(i + 1) * c).unwrap_or_default()),
+            }
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    class: Class<'a>,
+    label: i64,
+    probabilities: Widened<'a>,
+}
+
+/// The class's declared name, else its label.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Class<'a> {
+    Name(&'a str),
+    Label(i64),
+}
+
+/// f32 values written as the f64 they widen to, as `json!` writes them.
+struct Widened<'a>(&'a [f32]);
+
+impl Serialize for Widened<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&p| f64::from(p)))
+    }
+}
+
 /// `(labels, flat probabilities, classes)` when the outputs look like a classifier's.
 pub(crate) fn classifier(outputs: &[OutputTensor]) -> Option<(&[i64], &[f32], usize)> {
     let labels = outputs.iter().find_map(|o| match &o.data {
@@ -148,6 +236,58 @@ mod tests {
         );
         let unnamed = predictions(&outputs, &OutputSpec::default());
         assert_eq!(unnamed[0]["class"], json!(1));
+    }
+
+    /// The answer the encoder replaced: a `Value` tree, serialised.
+    fn via_value(outputs: &[OutputTensor], spec: &OutputSpec) -> Vec<u8> {
+        let v = json!({"predictions": predictions(outputs, spec), "model_version": "v2", "request_id": "r-1"});
+        serde_json::to_vec(&v).expect("serialises")
+    }
+
+    #[test]
+    fn direct_answers_have_the_bytes_of_the_value_tree() {
+        let outputs = vec![
+            OutputTensor {
+                name: "label".into(),
+                shape: vec![3],
+                data: TensorData::I64(vec![2, 0, 7]),
+            },
+            OutputTensor {
+                name: "probabilities".into(),
+                shape: vec![3, 3],
+                data: TensorData::F32(vec![
+                    0.1,
+                    0.2,
+                    0.649_244_1,
+                    1.0,
+                    0.0,
+                    1.385_749_5e-19,
+                    f32::NAN,
+                    0.5,
+                    0.5,
+                ]),
+            },
+        ];
+        let named = OutputSpec {
+            classes: vec!["setosa".into(), "versicolor".into(), "virginica".into()],
+            range: None,
+        };
+        for spec in [named, OutputSpec::default()] {
+            assert_eq!(
+                String::from_utf8(answer(&outputs, &spec, "v2", "r-1")).expect("utf-8"),
+                String::from_utf8(via_value(&outputs, &spec)).expect("utf-8"),
+            );
+        }
+        let regression = vec![OutputTensor {
+            name: "variable".into(),
+            shape: vec![2],
+            data: TensorData::F32(vec![1.5, 2.5]),
+        }];
+        let spec = OutputSpec::default();
+        assert_eq!(
+            answer(&regression, &spec, "v2", "r-1"),
+            via_value(&regression, &spec)
+        );
     }
 
     #[test]
