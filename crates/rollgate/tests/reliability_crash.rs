@@ -33,21 +33,10 @@ use std::time::{Duration, Instant};
 
 const KILLS: usize = 10;
 
-const CONFIG: &str = r#"
-rollouts:
-  tick_ms: 50
-services:
-  iris:
-    input_width: 4
-    output: { classes: [setosa, versicolor, virginica] }
-    versions:
-      v1: { onnx: "builtin:iris-v1" }
-      v2: { onnx: "builtin:iris-v2" }
-    route:
-      stable: v1
-      candidate: v2
-      weights: { v1: 100 }
-"#;
+/// The rollout controller ticks every 50 ms, so rollouts move within the test's time.
+fn config() -> String {
+    format!("rollouts:\n  tick_ms: 50\n{}", common::IRIS_V1_V2)
+}
 
 /// Eleven weights, each held by a timed pause: long enough to outlive ten restarts.
 fn plan() -> String {
@@ -278,7 +267,7 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
     println!("reliability/crash: seed {seed} (ROLLGATE_CRASH_SEED={seed} replays it)");
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = TempDir::new();
-    dir.write("rollgate.yaml", CONFIG);
+    dir.write("rollgate.yaml", config());
     let port = closed_port();
     let mut node = start(&dir, 0);
     let r = node.admin(
@@ -392,7 +381,7 @@ fn hold_write_lock(db: &std::path::Path, hold: Duration) -> std::thread::JoinHan
 #[test]
 fn a_rollout_whose_state_cannot_be_stored_holds_instead_of_running_ahead_of_its_route() {
     let dir = TempDir::new();
-    dir.write("rollgate.yaml", CONFIG);
+    dir.write("rollgate.yaml", config());
     let node = start(&dir, 0);
     let plan = "steps:\n  - set_weight: \"20%\"\n  - pause: {duration: 1s}\n  - set_weight: \"60%\"\n  - pause: {}\n";
     let r = node.admin(

@@ -21,21 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = r#"
-rollouts:
-  tick_ms: 50
-services:
-  iris:
-    input_width: 4
-    output: { classes: [setosa, versicolor, virginica] }
-    versions:
-      v1: { onnx: "builtin:iris-v1" }
-      v2: { onnx: "builtin:iris-v2" }
-    route:
-      stable: v1
-      candidate: v2
-      weights: { v1: 100 }
-"#;
+/// The rollout controller ticks every 50 ms, so rollouts move within the test's time.
+fn config() -> String {
+    format!("rollouts:\n  tick_ms: 50\n{}", common::IRIS_V1_V2)
+}
 
 const PLAN: &str = r#"
 steps:
@@ -201,7 +190,7 @@ fn target() -> u64 {
 #[test]
 fn no_request_fails_and_no_answer_comes_from_a_version_not_routed_while_everything_changes() {
     let dir = TempDir::new();
-    let path = dir.write("rollgate.yaml", CONFIG);
+    let path = dir.write("rollgate.yaml", config());
     let node = Node::start_with(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
     let target = target();
     let timeline = Arc::new(Timeline::new(BTreeSet::from(["v1".to_owned()])));

@@ -487,22 +487,7 @@ fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
 #[test]
 fn a_rolling_plan_for_onnx_versions_is_refused() {
     let dir = TempDir::new();
-    let path = dir.write(
-        "rollgate.yaml",
-        r#"
-services:
-  iris:
-    input_width: 4
-    output: { classes: [setosa, versicolor, virginica] }
-    versions:
-      v1: { onnx: "builtin:iris-v1" }
-      v2: { onnx: "builtin:iris-v2" }
-    route:
-      stable: v1
-      candidate: v2
-      weights: { v1: 100 }
-"#,
-    );
+    let path = dir.write("rollgate.yaml", common::IRIS_V1_V2);
     let node = Node::start_with(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
     let r = node.admin(Request::post(
         "/api/v1/services/iris/rollout",

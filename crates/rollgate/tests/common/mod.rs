@@ -318,4 +318,18 @@ pub(crate) const IRIS_ROWS: [[f32; 4]; 3] = [
 ];
 
 /// Class names of the bundled iris models.
+/// The bundled iris models as one service: `v1` stable at 100%, `v2` its candidate at 0%.
+pub(crate) const IRIS_V1_V2: &str = r#"services:
+  iris:
+    input_width: 4
+    output: { classes: [setosa, versicolor, virginica] }
+    versions:
+      v1: { onnx: "builtin:iris-v1" }
+      v2: { onnx: "builtin:iris-v2" }
+    route:
+      stable: v1
+      candidate: v2
+      weights: { v1: 100 }
+"#;
+
 pub(crate) const IRIS_CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
