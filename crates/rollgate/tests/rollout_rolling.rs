@@ -143,14 +143,19 @@ impl Load {
         );
     }
 
-    /// Stops the load; returns the requests sent and the failures.
-    fn finish(mut self) -> (usize, Vec<String>) {
+    /// Stops the load and asserts that every request it sent succeeded.
+    fn finish_without_failures(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
         let failures = self.failures.lock().unwrap().clone();
-        (self.sent.load(Ordering::SeqCst), failures)
+        let sent = self.sent.load(Ordering::SeqCst);
+        assert!(
+            failures.is_empty(),
+            "{} of {sent} failed: {failures:?}",
+            failures.len()
+        );
     }
 }
 
@@ -329,12 +334,7 @@ fn instances_are_replaced_batch_by_batch_with_no_failed_request() {
     wait_phase(&node, "promoted");
     load.wait_serving(&node, &["new0", "new1", "new2"]);
 
-    let (sent, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} failed: {failures:?}",
-        failures.len()
-    );
+    load.finish_without_failures();
     for _ in 0..30 {
         let name = predict(node.data).unwrap();
         assert!(name.starts_with("new"), "{name} after promotion");
@@ -375,12 +375,7 @@ fn an_instance_that_never_gets_ready_restores_every_old_instance() {
     wait_phase(&node, "rolled_back");
     load.wait_serving(&node, &["old0", "old1", "old2"]);
 
-    let (sent, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} failed: {failures:?}",
-        failures.len()
-    );
+    load.finish_without_failures();
     let ro = rollout(&node);
     assert!(
         ro["phase_detail"].to_string().contains("instance") || ro.to_string().contains("not ready"),
@@ -407,12 +402,7 @@ fn an_abort_in_the_middle_restores_the_old_instances() {
     assert_eq!(r.status, 200, "{}", r.text());
     wait_phase(&node, "aborted");
     load.wait_serving(&node, &["old0", "old1", "old2"]);
-    let (sent, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} failed: {failures:?}",
-        failures.len()
-    );
+    load.finish_without_failures();
 }
 
 #[test]
@@ -441,12 +431,7 @@ fn a_manual_intervention_stops_the_batch_until_the_resume() {
     fleet.new[2].make_ready();
     wait_phase(&node, "promoted");
     load.wait_serving(&node, &["new0", "new1", "new2"]);
-    let (sent, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} failed: {failures:?}",
-        failures.len()
-    );
+    load.finish_without_failures();
 }
 
 #[test]
@@ -476,12 +461,7 @@ fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
     fleet.new[2].make_ready();
     wait_phase(&node, "promoted");
     load.wait_serving(&node, &["new0", "new1", "new2"]);
-    let (sent, failures) = load.finish();
-    assert!(
-        failures.is_empty(),
-        "{} of {sent} failed: {failures:?}",
-        failures.len()
-    );
+    load.finish_without_failures();
 }
 
 #[test]
