@@ -106,10 +106,11 @@ enum Row {
 
 fn row(value: &Value, classes: &[String]) -> Row {
     match value {
-        Value::Number(n) => match n.as_i64() {
-            Some(i) if classes.is_empty() || n.is_i64() => Row::Class(i),
-            _ => n.as_f64().map_or(Row::Unknown, |f| Row::Value(f as f32)),
-        },
+        // An integer literal is a class; any other number a regression value.
+        Value::Number(n) => n.as_i64().map_or_else(
+            || n.as_f64().map_or(Row::Unknown, |f| Row::Value(f as f32)),
+            Row::Class,
+        ),
         Value::String(name) => Row::Class(class_index(name, classes)),
         Value::Object(fields) => ["class", "label", "prediction"]
             .iter()
