@@ -23,6 +23,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use std::time::Duration;
 
+mod reader;
+
 /// Answers larger than this are passed through unread: a prediction answer is small, and a
 /// large one (embeddings, images) has no class to count.
 pub(crate) const READ_LIMIT: u64 = 64 * 1024;
@@ -76,24 +78,18 @@ pub(crate) async fn read(
 /// that a server answering with names is read as class indices; an undeclared name is read
 /// as class −1, which counts as an invalid output.
 pub(crate) fn interpret(body: &[u8], classes: &[String]) -> Option<Predicted> {
-    let doc = serde_json::from_slice::<Value>(body).ok()?;
-    Some(predictions(&doc, classes))
-}
-
-fn predictions(doc: &Value, classes: &[String]) -> Predicted {
-    let Value::Object(doc) = doc else {
-        return Predicted::Opaque;
+    let Some(doc) = reader::read(body, classes)? else {
+        return Some(Predicted::Opaque);
     };
-    let rows = if let Some(Value::Array(rows)) = doc.get("predictions") {
-        rows.iter().map(|r| row(r, classes)).collect()
-    } else if let Some(one) = doc.get("prediction") {
-        vec![row(one, classes)]
-    } else if let Some(Value::Array(outputs)) = doc.get("outputs") {
-        return open_inference(outputs, classes);
+    Some(if let Some(rows) = doc.predictions {
+        gather(rows)
+    } else if let Some(one) = doc.prediction {
+        gather(vec![one])
+    } else if let Some(Value::Array(outputs)) = &doc.outputs {
+        open_inference(outputs, classes)
     } else {
-        return Predicted::Opaque;
-    };
-    gather(rows)
+        Predicted::Opaque
+    })
 }
 
 /// One row's prediction.
@@ -102,25 +98,6 @@ enum Row {
     Class(i64),
     Value(f32),
     Unknown,
-}
-
-fn row(value: &Value, classes: &[String]) -> Row {
-    match value {
-        // An integer literal is a class; any other number a regression value.
-        Value::Number(n) => n.as_i64().map_or_else(
-            || n.as_f64().map_or(Row::Unknown, |f| Row::Value(f as f32)),
-            Row::Class,
-        ),
-        Value::String(name) => Row::Class(class_index(name, classes)),
-        Value::Object(fields) => ["class", "label", "prediction"]
-            .iter()
-            .find_map(|k| fields.get(*k))
-            .map_or(Row::Unknown, |v| match v {
-                Value::Object(_) => Row::Unknown,
-                v => row(v, classes),
-            }),
-        _ => Row::Unknown,
-    }
 }
 
 fn class_index(name: &str, classes: &[String]) -> i64 {
@@ -200,6 +177,7 @@ fn open_inference(outputs: &[Value], classes: &[String]) -> Predicted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn names() -> Vec<String> {
         ["setosa", "versicolor", "virginica"]
@@ -261,6 +239,127 @@ mod tests {
             assert_eq!(
                 interpret(body.as_bytes(), &names()),
                 Some(Predicted::Opaque),
+                "{body}"
+            );
+        }
+    }
+
+    /// The reading of a whole `Value`, as answers were read before the one-pass reader: the
+    /// reference the reader is checked against.
+    fn oracle(body: &[u8], classes: &[String]) -> Option<Predicted> {
+        let doc = serde_json::from_slice::<Value>(body).ok()?;
+        let Value::Object(doc) = &doc else {
+            return Some(Predicted::Opaque);
+        };
+        let rows = if let Some(Value::Array(rows)) = doc.get("predictions") {
+            rows.iter().map(|r| oracle_row(r, classes)).collect()
+        } else if let Some(one) = doc.get("prediction") {
+            vec![oracle_row(one, classes)]
+        } else if let Some(Value::Array(outputs)) = doc.get("outputs") {
+            return Some(open_inference(outputs, classes));
+        } else {
+            return Some(Predicted::Opaque);
+        };
+        Some(gather(rows))
+    }
+
+    fn oracle_row(value: &Value, classes: &[String]) -> Row {
+        match value {
+            Value::Number(n) => n.as_i64().map_or_else(
+                || n.as_f64().map_or(Row::Unknown, |f| Row::Value(f as f32)),
+                Row::Class,
+            ),
+            Value::String(name) => Row::Class(class_index(name, classes)),
+            Value::Object(fields) => ["class", "label", "prediction"]
+                .iter()
+                .find_map(|k| fields.get(*k))
+                .map_or(Row::Unknown, |v| match v {
+                    Value::Object(_) => Row::Unknown,
+                    v => oracle_row(v, classes),
+                }),
+            _ => Row::Unknown,
+        }
+    }
+
+    fn leaves() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-3i64..5).prop_map(Value::from),
+            Just(Value::from(u64::MAX)),
+            (-10.0f64..10.0).prop_map(Value::from),
+            prop::sample::select(vec!["setosa", "virginica", "tulip", "2", ""])
+                .prop_map(Value::from),
+        ]
+    }
+
+    fn keys() -> impl Strategy<Value = &'static str> + Clone {
+        prop::sample::select(vec![
+            "predictions",
+            "prediction",
+            "outputs",
+            "class",
+            "label",
+            "probabilities",
+        ])
+    }
+
+    fn object(fields: Vec<(&str, Value)>) -> Value {
+        Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    /// Any JSON built from the keys and values answers are read by.
+    fn values() -> impl Strategy<Value = Value> {
+        leaves().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((keys(), inner), 0..5).prop_map(object),
+            ]
+        })
+    }
+
+    /// Answers shaped like predictions (rows that are objects naming their class several
+    /// ways), with random fields around them, and any JSON at all.
+    fn documents() -> impl Strategy<Value = Value> {
+        let row = prop_oneof![
+            leaves(),
+            prop::collection::vec((keys(), values()), 0..4).prop_map(object),
+        ];
+        let rows = prop::collection::vec(row.clone(), 0..4).prop_map(Value::Array);
+        let answer = (
+            prop::sample::select(vec!["predictions", "prediction"]),
+            prop_oneof![rows, row],
+            prop::collection::vec((keys(), values()), 0..3),
+        )
+            .prop_map(|(key, rows, mut others)| {
+                others.insert(0, (key, rows));
+                object(others)
+            });
+        prop_oneof![answer, values()]
+    }
+
+    proptest! {
+        #[test]
+        fn the_one_pass_reader_agrees_with_a_whole_document_reading(doc in documents()) {
+            let body = serde_json::to_vec(&doc).expect("serialises");
+            prop_assert_eq!(interpret(&body, &names()), oracle(&body, &names()));
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_and_escaped_keys_read_as_a_whole_document_would() {
+        for body in [
+            r#"{"predictions": [1], "predictions": 3, "prediction": 2}"#,
+            r#"{"predictions": 3, "predictions": [0]}"#,
+            r#"{"pred\u0069ctions": [2]}"#,
+            r#"{"predictions": [{"label": 1, "class": "virginica"}]}"#,
+            r#"{"predictions": [{"class": {"class": 1}}]}"#,
+            r#"{"predictions": [18446744073709551615, 1]}"#,
+            r#"{"predictions": [1]} trailing"#,
+        ] {
+            assert_eq!(
+                interpret(body.as_bytes(), &names()),
+                oracle(body.as_bytes(), &names()),
                 "{body}"
             );
         }
