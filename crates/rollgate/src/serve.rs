@@ -235,7 +235,8 @@ fn spawn_server(
     limits: conn::HttpLimits,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
-    tokio::spawn(conn::serve(listener, app, limits, false, stop))
+    let slots = limits.connection_slots(0, 1);
+    tokio::spawn(conn::serve(listener, app, limits, false, slots, stop))
 }
 
 async fn drain(

@@ -360,3 +360,48 @@ fn replays_are_conflicts_and_change_nothing() {
     assert!(r.status == 409, "a replayed abort: {}", r.text());
     assert_healthy(&mut node, &dir, &before);
 }
+
+/// A keep-alive connection to `addr` that has been answered once (so the gateway accepted it
+/// and holds it open), or `None` if no answer came within `wait`.
+fn held_connection(addr: SocketAddr, wait: Duration) -> (TcpStream, Option<String>) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    tcp.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 512];
+    let head = match tcp.read(&mut buf) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        _ => None,
+    };
+    (tcp, head)
+}
+
+#[test]
+fn past_the_connection_cap_clients_wait_until_a_connection_closes() {
+    // One worker: the cap is split among workers, and the kernel picks a worker per client.
+    let gw = common::Rollgate::start_with_args(
+        &format!("limits: {{ max_connections: 2 }}\n{}", common::IRIS_V1_V2),
+        &["--workers", "1"],
+    );
+    let (first, a) = held_connection(gw.addr, IO_TIMEOUT);
+    let (_second, b) = held_connection(gw.addr, IO_TIMEOUT);
+    for head in [a, b] {
+        assert!(head.unwrap().starts_with("HTTP/1.1 200"));
+    }
+    // The third connects (the kernel's backlog takes it) but is not served while two are open.
+    let (mut third, c) = held_connection(gw.addr, Duration::from_millis(800));
+    assert_eq!(c, None, "served past the cap");
+    drop(first);
+    third.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut buf = [0u8; 512];
+    let n = third.read(&mut buf).unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "the waiting client was not served once a connection closed"
+    );
+    assert!(
+        gw.stderr().contains("connection cap reached"),
+        "{}",
+        gw.stderr()
+    );
+}

@@ -160,6 +160,11 @@ pub struct LimitsFile {
     /// (slow-body clients); 408 after it.
     #[serde(default = "default_body_timeout")]
     pub body_read_timeout_ms: u64,
+    /// Open connections per port, at most, split evenly among the threads accepting on it (at
+    /// least one each); at the cap a thread stops accepting until one of its connections
+    /// closes (new clients wait in the kernel's backlog), as nginx's `worker_connections`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for LimitsFile {
@@ -171,6 +176,7 @@ impl Default for LimitsFile {
             max_header_bytes: default_max_header(),
             header_read_timeout_ms: default_header_timeout(),
             body_read_timeout_ms: default_body_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -189,6 +195,10 @@ fn default_header_timeout() -> u64 {
 
 fn default_body_timeout() -> u64 {
     60_000
+}
+
+fn default_max_connections() -> usize {
+    10_000
 }
 
 fn default_max_body() -> usize {

@@ -69,6 +69,8 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// How long a client may take to send a request body once its head arrived.
     pub body_read_timeout: Duration,
+    /// Open connections per port, at most.
+    pub max_connections: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Answers kept for late feedback, at most.

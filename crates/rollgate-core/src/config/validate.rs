@@ -62,6 +62,7 @@ pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
         max_header_bytes: file.limits.max_header_bytes,
         header_read_timeout: Duration::from_millis(file.limits.header_read_timeout_ms),
         body_read_timeout: Duration::from_millis(file.limits.body_read_timeout_ms),
+        max_connections: file.limits.max_connections,
         shutdown_grace: Duration::from_millis(file.limits.shutdown_grace_ms),
         feedback_records: file.feedback.max_records,
         feedback_ttl: Duration::from_secs(file.feedback.ttl_seconds),
@@ -122,6 +123,12 @@ fn check_limits(limits: &super::file::LimitsFile) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(
             "limits",
             "header_read_timeout_ms and body_read_timeout_ms must be at least 1",
+        ));
+    }
+    if limits.max_connections == 0 {
+        return Err(ConfigError::invalid(
+            "limits.max_connections",
+            "must be at least 1",
         ));
     }
     Ok(())

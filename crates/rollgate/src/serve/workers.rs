@@ -69,14 +69,16 @@ pub(super) fn spawn(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<io::Result<()>>> {
     let mut done = Vec::with_capacity(listeners.len());
+    let loops = listeners.len();
     for (index, listener) in listeners.into_iter().enumerate() {
         let (tx, rx) = oneshot::channel();
         let (app, stop) = (app.clone(), stop.clone());
+        let slots = limits.connection_slots(index, loops);
         std::thread::Builder::new()
             .name(format!("rollgate-data-{index}"))
             .spawn(move || {
                 crate::worker::enter(index);
-                let _ = tx.send(run(listener, app, limits, stop));
+                let _ = tx.send(run(listener, app, limits, slots, stop));
             })
             .context("starting a data-plane worker thread")?;
         done.push(rx);
@@ -103,6 +105,7 @@ fn run(
     listener: std::net::TcpListener,
     app: Router,
     limits: HttpLimits,
+    slots: usize,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -111,7 +114,7 @@ fn run(
     let served = runtime.block_on(async move {
         tokio::spawn(anchor_timers());
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        super::conn::serve(listener, app, limits, true, stop).await
+        super::conn::serve(listener, app, limits, true, slots, stop).await
     });
     runtime.shutdown_background();
     served

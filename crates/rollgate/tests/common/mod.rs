@@ -133,6 +133,15 @@ impl Rollgate {
         Self::spawn(dir, &["--config".as_ref(), path.as_os_str()])
     }
 
+    /// Serves the given YAML config with more command-line arguments.
+    pub(crate) fn start_with_args(config: &str, args: &[&str]) -> Self {
+        let dir = TempDir::new();
+        let path = dir.write("rollgate.yaml", config);
+        let mut all: Vec<&std::ffi::OsStr> = vec!["--config".as_ref(), path.as_os_str()];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        Self::spawn(dir, &all)
+    }
+
     /// Serves the given YAML config with the store of an earlier run in `dir`.
     pub(crate) fn start_in(dir: TempDir, config: &str) -> Self {
         let path = dir.write("rollgate.yaml", config);

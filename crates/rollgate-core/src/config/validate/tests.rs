@@ -114,4 +114,7 @@ fn connection_limits_default_and_are_checked() {
     assert!(problem.contains("8192"), "{problem}");
     let zero = format!("limits: {{ body_read_timeout_ms: 0 }}\n{GOOD}");
     assert_eq!(field_error(&zero).0, "limits");
+    assert_eq!(c.max_connections, 10_000);
+    let none = format!("limits: {{ max_connections: 0 }}\n{GOOD}");
+    assert_eq!(field_error(&none).0, "limits.max_connections");
 }
