@@ -42,6 +42,10 @@ impl Instance {
     fn make_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
     }
+
+    fn make_unready(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+    }
 }
 
 fn spawn(rt: &tokio::runtime::Runtime, name: &str, ready: bool) -> Instance {
@@ -434,12 +438,11 @@ fn a_manual_intervention_stops_the_batch_until_the_resume() {
     load.finish_without_failures();
 }
 
-#[test]
-fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
-    let fleet = Fleet::start();
-    let dir = TempDir::new();
-    let node = start(&dir, &fleet);
-    begin(&node, PLAN);
+/// Starts a gateway on `dir`, runs `plan` until batch 1 is done (new0 and new1 ready, batch 2
+/// waiting for new2), then kills it with SIGKILL.
+fn kill_in_batch_two(dir: &TempDir, fleet: &Fleet, plan: &str) {
+    let node = start(dir, fleet);
+    begin(&node, plan);
     fleet.new[0].make_ready();
     fleet.new[1].make_ready();
     let mut ro = Value::Null;
@@ -449,6 +452,13 @@ fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
     });
     assert!(counted, "{ro:#}");
     node.kill9();
+}
+
+#[test]
+fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
+    let fleet = Fleet::start();
+    let dir = TempDir::new();
+    kill_in_batch_two(&dir, &fleet, PLAN);
 
     // Batch 2 waits for new2; the restarted gateway serves what the stored progress implies
     // (batch 1 done: new0, new1 and the old instance batch 2 replaces), not its config's lists.
@@ -461,6 +471,28 @@ fn a_restart_in_the_middle_rebuilds_the_serving_set_from_the_stored_progress() {
     fleet.new[2].make_ready();
     wait_phase(&node, "promoted");
     load.wait_serving(&node, &["new0", "new1", "new2"]);
+    load.finish_without_failures();
+}
+
+#[test]
+fn a_new_instance_that_went_away_during_a_restart_fails_the_update() {
+    let fleet = Fleet::start();
+    let dir = TempDir::new();
+    // A shorter readiness timeout: the restarted gateway waits that long for new1.
+    kill_in_batch_two(&dir, &fleet, &PLAN.replace("30s", "10s"));
+    fleet.new[1].make_unready();
+
+    // The stored progress says new1 serves; the restarted gateway checks it again.
+    let node = start_logging(&dir, &fleet, "gw2.log");
+    let load = Load::start(node.data);
+    wait_phase(&node, "rolled_back");
+    let notes = notes(&node);
+    assert!(
+        notes.iter().any(|n| n.contains("no longer ready")),
+        "{}",
+        notes.join("\n")
+    );
+    load.wait_serving(&node, &["old0", "old1", "old2"]);
     load.finish_without_failures();
 }
 

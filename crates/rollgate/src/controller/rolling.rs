@@ -93,10 +93,11 @@ impl BatchJob {
 }
 
 /// Carries out `job` from its start set (which the caller has put in place, before the data
-/// port opens after a restart): each move in turn, probing every new instance before it
-/// serves. Stops at the first failure, which is reported (the machine rolls back),
-/// or when `stop` turns true; a probe is the only thing a stop interrupts, never a change of
-/// the serving set halfway.
+/// port opens after a restart): first the new instances already serving are probed again
+/// (see [`recheck`]), then each move in turn, probing every new instance before it serves.
+/// Stops at the first failure, which is reported (the machine rolls back), or when `stop`
+/// turns true; a probe is the only thing a stop interrupts, never a change of the serving
+/// set halfway.
 ///
 /// A new instance's `Ready` is reported once the retirements that follow it are done too, so
 /// that when the machine counts a batch complete, its whole serving change is in place.
@@ -106,6 +107,9 @@ pub(crate) async fn run_batch<F: Fleet>(
     tx: UnboundedSender<Report>,
     mut stop: watch::Receiver<bool>,
 ) {
+    if !recheck(fleet, &job, &tx, &mut stop).await {
+        return;
+    }
     let mut at = job.start;
     let mut ready = 0;
     for &m in &job.moves {
@@ -151,6 +155,31 @@ pub(crate) async fn run_batch<F: Fleet>(
         at = next;
     }
     job.flush(&tx, &mut ready);
+}
+
+/// Probes again the new instances the start set serves, admitted by earlier batches or by
+/// this one before a restart: one that went away meanwhile (while the gateway was down, say)
+/// fails the update, which rolls back, rather than staying in the serving set unchecked.
+/// False when the batch must not go on (a failure, reported, or a stop).
+async fn recheck<F: Fleet>(
+    fleet: &F,
+    job: &BatchJob,
+    tx: &UnboundedSender<Report>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let serving = job.new.iter().take(job.start.admitted as usize);
+    for url in serving {
+        let probe = fleet.probe(url, &job.readiness_path, job.readiness_timeout);
+        let probed = tokio::select! {
+            r = probe => r,
+            _ = stop.wait_for(|s| *s) => return false,
+        };
+        if let Err(e) = probed {
+            job.fail(tx, format!("{url} no longer ready: {e}"));
+            return false;
+        }
+    }
+    true
 }
 
 impl BatchJob {
@@ -276,6 +305,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn admitted_instances_are_probed_again_before_the_batch_goes_on() {
+        let fleet = Fake {
+            unready: Some("new0".into()),
+            ..Fake::default()
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_stop, stopped) = watch::channel(false);
+        let resumed = BatchJob {
+            start: Serving {
+                retired: 1,
+                admitted: 1,
+            },
+            moves: batch_moves(Batch { count: 2, surge: 1 }, 1, 3, 3),
+            ..job(Batch { count: 2, surge: 1 })
+        };
+        run_batch(&fleet, resumed, tx, stopped).await;
+        assert!(
+            fleet.served.lock().unwrap().is_empty(),
+            "nothing more served"
+        );
+        assert_one_failure(&mut rx, "new0 no longer ready");
+    }
+
+    /// The batch sent one report: a failure whose detail says `what`.
+    fn assert_one_failure(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Report>, what: &str) {
+        let reports = drain(rx);
+        assert_eq!(reports.len(), 1);
+        assert!(
+            matches!(
+                &reports[0].outcome,
+                Some(InstanceReport::Failed { detail }) if detail.contains(what)
+            ),
+            "{:?}",
+            reports[0].outcome
+        );
+    }
+
+    #[tokio::test]
     async fn an_unready_instance_is_reported_and_never_served() {
         let fleet = Fake {
             unready: Some("new0".into()),
@@ -286,11 +353,6 @@ mod tests {
         fleet.serve(Serving::default()).await.unwrap();
         run_batch(&fleet, job(Batch { count: 2, surge: 1 }), tx, stopped).await;
         assert_eq!(*fleet.served.lock().unwrap(), vec![Serving::default()]);
-        let reports = drain(&mut rx);
-        assert_eq!(reports.len(), 1);
-        assert!(matches!(
-            &reports[0].outcome,
-            Some(InstanceReport::Failed { detail }) if detail.contains("new0 not ready: 503")
-        ));
+        assert_one_failure(&mut rx, "new0 not ready: 503");
     }
 }
