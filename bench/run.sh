@@ -561,6 +561,12 @@ section_onnx() {
       echo "Throughput Rollgate / FastAPI: **$tput**; server CPU per request FastAPI / Rollgate: **$(calc "printf \"%.1f\", ${CPU[fastapi]} / ${CPU[onnx]}")**"
       echo
     fi
+    if [[ -n ${RPS[direct]:-} && -n ${RPS[fastapi]:-} ]]; then
+      # The ceiling of this ratio on this machine: a server answering a constant string with
+      # no work at all, under the same wrk.
+      echo "For scale: nginx answering a constant (the proxy section's direct upstream) reached $(printf '%.0f' "${RPS[direct]}") req/s, **$(calc "printf \"%.1f\", ${RPS[direct]} / ${RPS[fastapi]}")×** the FastAPI peer: no server doing any work can exceed that ratio here."
+      echo
+    fi
   } >>"$WORK/report-sections.md"
 }
 
@@ -725,6 +731,9 @@ callgrind_measure() {
   [[ -f $dump ]] || die "callgrind $name: no dump $dump"
   ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   callgrind_annotate --inclusive=no "$dump" 2>/dev/null | head -60 >"$WORK/raw/callgrind-$name-top.txt" || true
+  callgrind_annotate --inclusive=no --threshold=100 "$dump" 2>/dev/null |
+    awk -v requests="$CG_REQUESTS" -f "$BENCH_DIR/callgrind-components.awk" \
+      >"$WORK/raw/callgrind-$name-components.tsv" || true
   cp "$dump" "$WORK/raw/callgrind-$name.out"
   CG_IR[$name]=$(calc "printf \"%.0f\", $ir / $CG_REQUESTS")
   log "callgrind $name: $ir instructions for $CG_REQUESTS requests = ${CG_IR[$name]} per request"
@@ -772,7 +781,20 @@ section_callgrind() {
     [[ -n ${CG_IR[onnx]:-} ]] && echo "| Rollgate in-process ONNX route (no upstream) | ${CG_IR[onnx]} |"
     [[ -n ${CG_IR[rollgate]:-} ]] && echo "" && echo "Rollgate proxy / nginx: **$(calc "printf \"%.2f\", ${CG_IR[rollgate]} / ${CG_IR[nginx]}")**"
     echo
+    components_table rollgate "Rollgate proxy route"
   } >>"$WORK/report-sections.md"
+}
+
+# Where one target's instructions went, by component (crate of each function's self cost).
+components_table() {
+  local name=$1 label=$2 tsv=$WORK/raw/callgrind-$1-components.tsv
+  [[ -s $tsv ]] || return 0
+  echo "$label, instructions per request by component (self cost of each function, grouped by crate; bench/callgrind-components.awk):"
+  echo
+  echo "| component | instructions / request | share |"
+  echo "|---|---:|---:|"
+  awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $2, $3 }' "$tsv"
+  echo
 }
 
 # ---------------------------------------------------------------- report
