@@ -252,9 +252,44 @@ fn origin_form(incoming: &Uri) -> Result<Uri, BackendError> {
 
 /// Runs on every request and answer. Clients rarely send any of these, keep-alive upstreams
 /// usually send one (`connection`): a pass over the (few) names present, comparing typed names,
-/// and a removal for each one found rather than for all eight.
+/// and a removal for each one found rather than for all eight. The headers a `connection`
+/// header names are this connection's too and go first (RFC 9110 §7.6.1).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
     while let Some(name) = headers.keys().find(|k| HOP_BY_HOP.contains(k)).cloned() {
         headers.remove(&name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut headers = HeaderMap::new();
+        let mut add = |name: &'static str, value: &'static str| {
+            headers.append(name, HeaderValue::from_static(value));
+        };
+        add("connection", "keep-alive, X-Trace-Hop");
+        add("connection", "close");
+        add("keep-alive", "timeout=5");
+        add("x-trace-hop", "1");
+        add("transfer-encoding", "chunked");
+        add("content-type", "application/json");
+        add("x-request-id", "abc");
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["content-type", "x-request-id"]);
     }
 }
