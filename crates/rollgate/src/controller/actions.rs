@@ -67,16 +67,25 @@ impl Controller {
                         run.ab_start = self.ab_marks(service, &ab.variants);
                     }
                 }
-                self.reroute(service, |s| route::with_weights(s, &w, stable, candidate))
-                    .await
+                let done = self
+                    .reroute(service, |s| route::with_weights(s, &w, stable, candidate))
+                    .await;
+                run.route_behind |= !done;
+                None
             }
             Action::SetMirror { bps } => {
-                self.reroute(service, |s| route::with_mirror(s, candidate, bps))
-                    .await
+                let done = self
+                    .reroute(service, |s| route::with_mirror(s, candidate, bps))
+                    .await;
+                run.route_behind |= !done;
+                None
             }
             Action::SetHeaderRoute(h) => {
-                self.reroute(service, |s| route::with_header_route(s, h.as_ref()))
-                    .await
+                let done = self
+                    .reroute(service, |s| route::with_header_route(s, h.as_ref()))
+                    .await;
+                run.route_behind |= !done;
+                None
             }
             Action::StartAnalysis {
                 template,
@@ -143,8 +152,10 @@ impl Controller {
                 None
             }
             Action::Rollback { reason } => {
-                self.reroute(service, |s| route::all_stable(s, stable, candidate))
+                let done = self
+                    .reroute(service, |s| route::all_stable(s, stable, candidate))
                     .await;
+                run.route_behind |= !done;
                 run.report = Some(report::incident(self, run, &reason));
                 None
             }
@@ -159,13 +170,12 @@ impl Controller {
         }
     }
 
-    /// Rewrites the service's route; a refusal is logged and noted, the rollout goes on.
-    async fn reroute(
-        &self,
-        service: &str,
-        f: impl FnOnce(RouteSpec) -> RouteSpec,
-    ) -> Option<Event> {
-        let state = self.plane.service(service).await.ok()?;
+    /// Rewrites the service's route; a refusal is logged and noted, the rollout goes on (and
+    /// the caller marks the route behind, see `repair`). True when the route was written.
+    async fn reroute(&self, service: &str, f: impl FnOnce(RouteSpec) -> RouteSpec) -> bool {
+        let Ok(state) = self.plane.service(service).await else {
+            return false;
+        };
         let spec = f(state.spec.route.to_spec());
         if let Err(e) = self
             .plane
@@ -175,8 +185,9 @@ impl Controller {
             tracing::error!(service, error = %e, "rollout route change refused");
             self.note(service, &format!("route change refused: {e}"))
                 .await;
+            return false;
         }
-        None
+        true
     }
 
     async fn promote(&self, service: &str, version: &str) {

@@ -5,14 +5,19 @@
 //! is committed to the store (with the event of the transition), and only then are its
 //! actions carried out: route changes through the control plane (which commits them too),
 //! smoke requests, webhooks. A crash between commit and apply is harmless: on start the stored
-//! state is loaded and [`reconcile`] re-applies what it implies.
+//! state is loaded and [`reconcile`] re-applies what it implies. A route change refused after
+//! its commit (the store failing in between) is retried every tick until it is written (see
+//! `repair`).
 
 mod actions;
 mod analysis;
+mod repair;
 mod replace;
 mod report;
 mod rolling;
 mod route;
+#[cfg(test)]
+mod tests;
 pub(crate) mod view;
 pub(crate) mod webhook;
 
@@ -92,6 +97,8 @@ struct Run {
     ab_start: report::AbStart,
     /// The rolling batch in flight, if any (not persisted: a restart starts it again).
     batch: Option<replace::BatchTask>,
+    /// A route change of this rollout failed: the live route lags its state (see `repair`).
+    route_behind: bool,
 }
 
 /// Operator verbs on a rollout.
@@ -149,6 +156,7 @@ impl Controller {
                         report: doc.get("report").cloned().filter(|r| !r.is_null()),
                         ab_start: Default::default(),
                         batch: None,
+                        route_behind: false,
                     };
                     runs.insert(service, run);
                 }
@@ -237,6 +245,7 @@ impl Controller {
             report: None,
             ab_start: Default::default(),
             batch: None,
+            route_behind: false,
         };
         self.persist(
             service,
@@ -317,6 +326,7 @@ impl Controller {
         let mut runs = self.runs.lock().await;
         self.drain_reports(&mut runs).await;
         for (service, run) in runs.iter_mut() {
+            self.repair_route(service, run).await;
             if run.state.phase.is_terminal() {
                 continue;
             }
