@@ -32,8 +32,37 @@ pub(crate) const READ_LIMIT: u64 = 64 * 1024;
 /// How long the rest of a small answer may take once its head arrived.
 const BODY_WAIT: Duration = Duration::from_secs(10);
 
+/// An upstream's answer after [`examine`].
+pub(crate) enum Reading {
+    /// Passed on unread, with the failure its status means: a 5xx (the upstream's) or a 4xx
+    /// (the request's), or a success not worth reading (not JSON, large, streamed).
+    Unread(Response, Option<ErrorKind>),
+    /// Read whole (and rebuilt, unchanged), with what it predicted: `None` when it is not the
+    /// JSON it says it is.
+    Read(Response, Option<Predicted>),
+}
+
+/// Classifies an upstream's answer by status and reads it when it is [`readable`]: the one
+/// reading of model-server answers, for served requests and mirrored copies alike.
+pub(crate) async fn examine(
+    resp: http::Response<Body>,
+    classes: &[String],
+) -> Result<Reading, BackendError> {
+    let status = resp.status();
+    let error = if status.is_server_error() {
+        Some(ErrorKind::Upstream5xx)
+    } else {
+        status.is_client_error().then_some(ErrorKind::BadRequest)
+    };
+    if error.is_some() || !readable(&resp) {
+        return Ok(Reading::Unread(resp.map(axum::body::Body::new), error));
+    }
+    let (resp, predicted) = read(resp, classes).await?;
+    Ok(Reading::Read(resp, predicted))
+}
+
 /// True for an answer worth reading: JSON, of a declared length within [`READ_LIMIT`].
-pub(crate) fn readable(resp: &http::Response<Body>) -> bool {
+fn readable(resp: &http::Response<Body>) -> bool {
     let json = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -48,7 +77,7 @@ pub(crate) fn readable(resp: &http::Response<Body>) -> bool {
 /// Reads a [`readable`] answer whole and says what it predicted (`None`: not JSON); the
 /// answer goes on to the client unchanged. A body cut off or stalled is the upstream's
 /// failure.
-pub(crate) async fn read(
+async fn read(
     resp: http::Response<Body>,
     classes: &[String],
 ) -> Result<(Response, Option<Predicted>), BackendError> {
@@ -222,6 +251,42 @@ mod tests {
         assert_eq!(read(names_out), Predicted::Classes(vec![1]));
         let regression = r#"{"outputs": [{"name": "y", "datatype": "FP32", "shape": [2, 1], "data": [0.5, 1.5]}]}"#;
         assert_eq!(read(regression), Predicted::Values(vec![0.5, 1.5]));
+    }
+
+    fn upstream(status: u16, content_type: &str, body: &'static str) -> http::Response<Body> {
+        let body = Full::new(bytes::Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .expect("a response")
+    }
+
+    #[tokio::test]
+    async fn answers_are_classified_by_status_then_read_when_worth_it() {
+        let examine = |r| async { examine(r, &names()).await.expect("examined") };
+        let json = "application/json";
+        let unread = |r: Reading| match r {
+            Reading::Unread(_, error) => error,
+            Reading::Read(..) => panic!("read"),
+        };
+        let read = |r: Reading| match r {
+            Reading::Read(_, predicted) => predicted,
+            Reading::Unread(..) => panic!("unread"),
+        };
+        let failed = unread(examine(upstream(503, json, "{}")).await);
+        assert_eq!(failed, Some(ErrorKind::Upstream5xx));
+        let refused = unread(examine(upstream(422, json, "{}")).await);
+        assert_eq!(refused, Some(ErrorKind::BadRequest));
+        assert_eq!(
+            unread(examine(upstream(200, "text/plain", "1")).await),
+            None
+        );
+        let classes = read(examine(upstream(200, json, r#"{"predictions": [2]}"#)).await);
+        assert_eq!(classes, Some(Predicted::Classes(vec![2])));
+        assert_eq!(read(examine(upstream(200, json, "<html>")).await), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! One prediction request, end to end: route, call the chosen version, record, answer.
 
+use super::answer::{self, Reading};
 use super::error::ApiError;
 use super::facts::{self, OwnedFacts};
 use super::protocol::{self, Protocol};
 use super::snapshot::{ServiceRuntime, VersionRuntime};
-use super::{answer, mirror, v1, Gateway};
+use super::{mirror, v1, Gateway};
 use crate::backend::{BackendReply, BackendRequest, Body, Speaks};
 use crate::feedback::{Predicted, Record};
 use crate::telemetry::ErrorKind;
@@ -332,31 +333,21 @@ async fn forward(
         Err(e) => return failed((e.respond(style), Some(ErrorKind::BadRequest))),
     };
     match version.backend.call(BackendRequest::Http(request)).await {
-        Ok(BackendReply::Http(resp)) => {
-            let status = resp.status();
-            let error = if status.is_server_error() {
-                Some(ErrorKind::Upstream5xx)
-            } else {
-                status.is_client_error().then_some(ErrorKind::BadRequest)
-            };
-            if error.is_some() || !answer::readable(&resp) {
-                return (resp.map(axum::body::Body::new), error, Predicted::Opaque);
+        Ok(BackendReply::Http(resp)) => match answer::examine(resp, &svc.output.classes).await {
+            Ok(Reading::Unread(resp, error)) => (resp, error, Predicted::Opaque),
+            Ok(Reading::Read(resp, Some(predicted))) => {
+                record_predicted(svc, version, &predicted);
+                (resp, None, predicted)
             }
-            match answer::read(resp, &svc.output.classes).await {
-                Ok((resp, Some(predicted))) => {
-                    record_predicted(svc, version, &predicted);
-                    (resp, None, predicted)
-                }
-                Ok((resp, None)) => {
-                    version.stats.outcomes().record_invalid(1);
-                    (resp, None, Predicted::Opaque)
-                }
-                Err(e) => failed((
-                    backend_error(e.kind, e.message).respond(style),
-                    Some(e.kind),
-                )),
+            Ok(Reading::Read(resp, None)) => {
+                version.stats.outcomes().record_invalid(1);
+                (resp, None, Predicted::Opaque)
             }
-        }
+            Err(e) => failed((
+                backend_error(e.kind, e.message).respond(style),
+                Some(e.kind),
+            )),
+        },
         Ok(BackendReply::Tensors(_)) => failed(internal(style)),
         Err(e) => failed((
             backend_error(e.kind, e.message).respond(style),

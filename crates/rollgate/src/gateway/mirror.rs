@@ -8,6 +8,7 @@
 //! The copy's task compares both answers (shadow divergence) and attaches the candidate's
 //! answer to the request's feedback record, so a label joined later credits both.
 
+use super::answer::{self, Reading};
 use super::dispatch::{self, Call};
 use super::error::ApiError;
 use super::snapshot::ServiceRuntime;
@@ -110,19 +111,16 @@ struct Copy {
 }
 
 impl Copy {
-    /// What a mirrored HTTP answer predicted, read as a served answer would be.
+    /// What a mirrored HTTP answer predicted, read as a served answer would be: a status the
+    /// served path would count as a failure (a 4xx to a request stable accepted included) is
+    /// the candidate's error here too.
     async fn interpret(
         &self,
         resp: http::Response<crate::backend::Body>,
     ) -> (Predicted, Option<ErrorKind>) {
-        if resp.status().is_server_error() {
-            return (Predicted::Opaque, Some(ErrorKind::Upstream5xx));
-        }
-        if !super::answer::readable(&resp) {
-            return (Predicted::Opaque, None);
-        }
-        match super::answer::read(resp, &self.svc.output.classes).await {
-            Ok((_, predicted)) => (predicted.unwrap_or(Predicted::Opaque), None),
+        match answer::examine(resp, &self.svc.output.classes).await {
+            Ok(Reading::Unread(_, error)) => (Predicted::Opaque, error),
+            Ok(Reading::Read(_, predicted)) => (predicted.unwrap_or(Predicted::Opaque), None),
             Err(e) => (Predicted::Opaque, Some(e.kind)),
         }
     }
