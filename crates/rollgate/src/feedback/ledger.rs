@@ -4,6 +4,12 @@
 //! arrives later finds it, and the version that made it gets the credit. Memory is bounded
 //! twice: by a count (oldest records go first) and by age (older than the TTL is expired). The
 //! map is split into shards, each behind its own short lock, so concurrent requests rarely meet.
+//!
+//! A record is held under a 128-bit hash of its request id, keyed with a secret drawn when the
+//! ledger is made, not under the id itself: one hash per insert instead of a copy of the id and
+//! a SipHash at each of insert and eviction, on every answered request. The secret key keeps
+//! clients (who choose their `x-request-id`) from aiming ids at one shard or bucket, and two
+//! ids meet with a probability of 2⁻¹²⁸.
 
 use super::Predicted;
 use crate::telemetry::VersionStats;
@@ -12,6 +18,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
+
+/// A request id, as the ledger keys it.
+type Key = u128;
+
+/// Keys are already uniform (a keyed hash): the map needs only a cheap, fixed mixing of them.
+type KeyHasher = foldhash::fast::FixedState;
 
 /// One answered prediction, as feedback will need it.
 #[derive(Debug, Clone)]
@@ -29,12 +41,11 @@ pub(crate) struct Record {
     pub(crate) rewarded: bool,
 }
 
-/// The id is stored once, shared by the map key and the eviction queue: an insert costs one
-/// allocation for it, not a copy per structure.
+/// Records by key, and the keys in insertion order for eviction.
 #[derive(Debug, Default)]
 struct Shard {
-    records: HashMap<Arc<str>, Record>,
-    order: VecDeque<(Arc<str>, Instant)>,
+    records: HashMap<Key, Record, KeyHasher>,
+    order: VecDeque<(Key, Instant)>,
 }
 
 /// Why a record could not be found.
@@ -52,6 +63,8 @@ pub(crate) struct Ledger {
     shards: Vec<Mutex<Shard>>,
     per_shard: usize,
     ttl: Duration,
+    /// The secret of [`Ledger::key`].
+    seed: u64,
 }
 
 impl Ledger {
@@ -61,11 +74,17 @@ impl Ledger {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             ttl,
+            seed: rand::random(),
         }
     }
 
-    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
-        let i = xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as usize % SHARDS;
+    fn key(&self, id: &str) -> Key {
+        xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), self.seed)
+    }
+
+    /// The shard of `key`, by its high bits (the map's buckets use the low ones).
+    fn shard(&self, key: Key) -> std::sync::MutexGuard<'_, Shard> {
+        let i = (key >> 64) as usize % SHARDS;
         self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -74,11 +93,11 @@ impl Ledger {
     /// Records an answered prediction; a request id seen before is replaced.
     pub(crate) fn insert(&self, id: &str, record: Record) {
         let now = record.at;
-        let mut shard = self.shard(id);
+        let key = self.key(id);
+        let mut shard = self.shard(key);
         evict(&mut shard, self.per_shard.saturating_sub(1), now, self.ttl);
-        let id: Arc<str> = Arc::from(id);
-        if shard.records.insert(Arc::clone(&id), record).is_none() {
-            shard.order.push_back((id, now));
+        if shard.records.insert(key, record).is_none() {
+            shard.order.push_back((key, now));
         }
     }
 
@@ -89,9 +108,10 @@ impl Ledger {
         now: Instant,
         f: impl FnOnce(&mut Record) -> T,
     ) -> Result<T, Missing> {
-        let mut shard = self.shard(id);
+        let key = self.key(id);
+        let mut shard = self.shard(key);
         let ttl = self.ttl;
-        match shard.records.get_mut(id) {
+        match shard.records.get_mut(&key) {
             Some(r) if now.saturating_duration_since(r.at) > ttl => Err(Missing::Expired),
             Some(r) => Ok(f(r)),
             None => Err(Missing::Unknown),
@@ -121,8 +141,8 @@ fn evict(shard: &mut Shard, keep: usize, now: Instant, ttl: Duration) {
         if !stale && shard.order.len() <= keep {
             break;
         }
-        if let Some((id, _)) = shard.order.pop_front() {
-            shard.records.remove(&*id);
+        if let Some((key, _)) = shard.order.pop_front() {
+            shard.records.remove(&key);
         }
     }
 }
@@ -159,6 +179,18 @@ mod tests {
         l.insert("a", record(t));
         assert_eq!(l.with("a", t, |r| r.version.to_string()), Ok("v".into()));
         assert_eq!(l.with("b", t, |_| ()), Err(Missing::Unknown));
+    }
+
+    #[test]
+    fn ids_are_keyed_with_a_secret_of_each_ledger() {
+        let (a, b) = (
+            Ledger::new(10, Duration::from_secs(1)),
+            Ledger::new(10, Duration::from_secs(1)),
+        );
+        assert_eq!(a.key("req-1"), a.key("req-1"));
+        assert_ne!(a.key("req-1"), a.key("req-2"));
+        // What a client can predict of one gateway's keys says nothing of another's.
+        assert_ne!(a.key("req-1"), b.key("req-1"));
     }
 
     #[test]

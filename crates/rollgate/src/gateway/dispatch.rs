@@ -69,16 +69,18 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     };
     let latency = started.elapsed();
     version.stats.finish(latency, error);
+    // The answer goes to the copy (to compare) and to the ledger (for labels): a clone only
+    // when both take it.
+    let compared = (error.is_none() && shadow.is_some()).then(|| mirror::Primary {
+        predicted: predicted.clone(),
+        latency,
+    });
     if error.is_none() {
         let id = String::from_utf8_lossy(request_id.as_bytes());
-        remember(gw, &svc, version, &id, &predicted);
+        remember(gw, &svc, version, &id, predicted);
     }
     if let Some(copy) = shadow {
-        copy.send(
-            error
-                .is_none()
-                .then_some(mirror::Primary { predicted, latency }),
-        );
+        copy.send(compared);
     }
     let mut response = response;
     response
@@ -128,13 +130,13 @@ fn remember(
     svc: &ServiceRuntime,
     version: &VersionRuntime,
     request_id: &str,
-    predicted: &Predicted,
+    predicted: Predicted,
 ) {
     let record = Record {
         service: Arc::clone(&svc.shared_name),
         version: Arc::clone(&version.shared_name),
         stats: Arc::clone(&version.stats),
-        predicted: predicted.clone(),
+        predicted,
         at: std::time::Instant::now(),
         shadow: None,
         labelled: false,
