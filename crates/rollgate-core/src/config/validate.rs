@@ -108,6 +108,10 @@ fn flags(
     })
 }
 
+/// Largest `limits.max_connections`: far above what file-descriptor limits allow, and within
+/// what the semaphore counting them can hold.
+pub(crate) const MAX_CONNECTIONS: usize = 10_000_000;
+
 /// Smallest `limits.max_header_bytes`: HTTP/1 needs room for a request line and common headers
 /// (and the HTTP server refuses a smaller read buffer).
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
@@ -125,10 +129,10 @@ fn check_limits(limits: &super::file::LimitsFile) -> Result<(), ConfigError> {
             "header_read_timeout_ms and body_read_timeout_ms must be at least 1",
         ));
     }
-    if limits.max_connections == 0 {
+    if !(1..=MAX_CONNECTIONS).contains(&limits.max_connections) {
         return Err(ConfigError::invalid(
             "limits.max_connections",
-            "must be at least 1",
+            format!("must be 1 to {MAX_CONNECTIONS}"),
         ));
     }
     Ok(())

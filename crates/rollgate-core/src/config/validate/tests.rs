@@ -117,4 +117,8 @@ fn connection_limits_default_and_are_checked() {
     assert_eq!(c.max_connections, 10_000);
     let none = format!("limits: {{ max_connections: 0 }}\n{GOOD}");
     assert_eq!(field_error(&none).0, "limits.max_connections");
+    let absurd = format!("limits: {{ max_connections: 18446744073709551615 }}\n{GOOD}");
+    let (field, problem) = field_error(&absurd);
+    assert_eq!(field, "limits.max_connections");
+    assert!(problem.contains("10000000"), "{problem}");
 }
