@@ -360,22 +360,40 @@ fn instances_are_replaced_batch_by_batch_with_no_failed_request() {
     assert_eq!(fleet.old[0].name, "old0");
 }
 
-#[test]
-fn an_instance_that_never_gets_ready_restores_every_old_instance() {
+/// A gateway under load rolling `scorer` with `plan`, new0 already admitted (new0 and old2
+/// serving). Bind the fields in this order: they are then dropped load first, upstreams last.
+struct Midway {
+    fleet: Fleet,
+    dir: TempDir,
+    node: Node,
+    load: Load,
+}
+
+fn midway(plan: &str) -> Midway {
     let fleet = Fleet::start();
     let dir = TempDir::new();
     let node = start(&dir, &fleet);
     let load = Load::start(node.data);
-    load.wait_serving(&node, &["old0", "old1", "old2"]);
-
-    begin(
-        &node,
-        "steps:\n  - rolling: {max_surge: 1, max_unavailable: 1, readiness_path: /ready, \
-         readiness_timeout: 3s}\n",
-    );
-    // new0 gets ready and serves; new1 never does.
+    begin(&node, plan);
     fleet.new[0].make_ready();
     load.wait_serving(&node, &["new0", "old2"]);
+    Midway {
+        fleet,
+        dir,
+        node,
+        load,
+    }
+}
+
+#[test]
+fn an_instance_that_never_gets_ready_restores_every_old_instance() {
+    // new0 gets ready and serves; new1 never does.
+    let Midway {
+        fleet: _fleet,
+        dir: _dir,
+        node,
+        load,
+    } = midway(&PLAN.replace("30s", "3s"));
     wait_phase(&node, "rolled_back");
     load.wait_serving(&node, &["old0", "old1", "old2"]);
 
@@ -395,13 +413,12 @@ fn an_instance_that_never_gets_ready_restores_every_old_instance() {
 
 #[test]
 fn an_abort_in_the_middle_restores_the_old_instances() {
-    let fleet = Fleet::start();
-    let dir = TempDir::new();
-    let node = start(&dir, &fleet);
-    let load = Load::start(node.data);
-    begin(&node, PLAN);
-    fleet.new[0].make_ready();
-    load.wait_serving(&node, &["new0", "old2"]);
+    let Midway {
+        fleet: _fleet,
+        dir: _dir,
+        node,
+        load,
+    } = midway(PLAN);
     let r = node.admin(Request::post("/api/v1/services/scorer/rollout/abort", ""));
     assert_eq!(r.status, 200, "{}", r.text());
     wait_phase(&node, "aborted");
@@ -411,13 +428,12 @@ fn an_abort_in_the_middle_restores_the_old_instances() {
 
 #[test]
 fn a_manual_intervention_stops_the_batch_until_the_resume() {
-    let fleet = Fleet::start();
-    let dir = TempDir::new();
-    let node = start(&dir, &fleet);
-    let load = Load::start(node.data);
-    begin(&node, PLAN);
-    fleet.new[0].make_ready();
-    load.wait_serving(&node, &["new0", "old2"]);
+    let Midway {
+        fleet,
+        dir: _dir,
+        node,
+        load,
+    } = midway(PLAN);
     // The operator sends everything to v1 by hand: the rollout pauses and leaves it so, even
     // when the next new instance gets ready.
     let ratio = Request::post(

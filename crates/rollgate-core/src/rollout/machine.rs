@@ -16,7 +16,7 @@ mod results;
 mod rolling;
 
 use super::event::{Action, Event, Notification, NotifyKind};
-use super::state::{PauseReason, Phase, RolloutState, Verdict, MAX_VERDICTS};
+use super::state::{Phase, RolloutState, Verdict, MAX_VERDICTS};
 use super::step::Step;
 use crate::time::UnixMillis;
 
@@ -77,13 +77,7 @@ fn dispatch(cx: &mut Ctx, event: Event) {
 /// Empty once terminal or pending, and while paused by a manual intervention: the operator's
 /// hand-set traffic is what the store holds and must survive the restart.
 pub fn reconcile(state: &RolloutState) -> Vec<Action> {
-    let by_hand = matches!(
-        state.phase,
-        Phase::Paused {
-            reason: PauseReason::Intervention { .. }
-        }
-    );
-    if state.phase.is_terminal() || state.phase == Phase::Pending || by_hand {
+    if state.phase.is_terminal() || state.phase == Phase::Pending || state.phase.by_hand() {
         return Vec::new();
     }
     let mut cx = Ctx {

@@ -71,6 +71,16 @@ impl Phase {
             Phase::Promoted | Phase::RolledBack { .. } | Phase::Aborted | Phase::Concluded { .. }
         )
     }
+
+    /// Whether an operator changed traffic by hand: the route is theirs until a resume.
+    pub fn by_hand(&self) -> bool {
+        matches!(
+            self,
+            Phase::Paused {
+                reason: PauseReason::Intervention { .. }
+            }
+        )
+    }
 }
 
 /// Why a rollout is paused.

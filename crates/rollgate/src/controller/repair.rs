@@ -9,7 +9,7 @@
 
 use super::{route, Controller, Run};
 use rollgate_core::catalog::Change;
-use rollgate_core::rollout::{PauseReason, Phase, Step};
+use rollgate_core::rollout::{Phase, Step};
 
 impl Controller {
     /// Re-applies the weights, mirror and header rule the rollout's state records, if a
@@ -55,12 +55,6 @@ impl Controller {
 
 /// True when the rollout's state decides the service's route.
 fn owns_route(run: &Run) -> bool {
-    let by_hand = matches!(
-        run.state.phase,
-        Phase::Paused {
-            reason: PauseReason::Intervention { .. }
-        }
-    );
     let rolling = matches!(run.state.current(), Some(Step::Rolling(_)));
-    !(by_hand || rolling || run.state.phase == Phase::Promoted)
+    !(run.state.phase.by_hand() || rolling || run.state.phase == Phase::Promoted)
 }
