@@ -74,7 +74,7 @@ declare -A URL=([direct]=http://127.0.0.1:$UPSTREAM_A_PORT/predict
   [onnx]=$RG/v1/models/iris/predict
   [noshadow]=$RG/v1/models/noshadow/predict
   [shadow]=$RG/v1/models/shadow/predict)
-declare -A RPS=() P50=() P99=() ERRS=() SKIP=() CPU=()
+declare -A RPS=() P50=() P99=() ERRS=() SKIP=() CPU=() USR=() SYS=()
 # The server process (tree) whose CPU time each target is charged.
 declare -A SERVER_PID=()
 # Ratio, goal and verdict per target of the issue, filled by the sections that ran.
@@ -403,16 +403,28 @@ run_load() {
   return "$rc"
 }
 
-# CPU time (user + system, clock ticks) of a process and its children: nginx's workers and
-# uvicorn's worker processes are children of the pid the script started.
+# CPU time of a process and its children, as "user system" clock ticks: nginx's workers and
+# uvicorn's worker processes are children of the pid the script started. The two are kept
+# apart because they say different things: user time is the server's own code, system time
+# is mostly the kernel's TCP work, which any proxy pays.
 tree_ticks() {
-  local pid=$1 total=0 p t
+  local pid=$1 user=0 sys=0 p u s
   for p in "$pid" $(ps -o pid= --ppid "$pid" 2>/dev/null); do
     # Fields after the ")" that closes the command name: utime and stime are the 12th and 13th.
-    t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-    total=$((total + ${t:-0}))
+    read -r u s < <(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12, $13 }') || true
+    user=$((user + ${u:-0}))
+    sys=$((sys + ${s:-0}))
   done
-  echo "$total"
+  echo "$user $sys"
+}
+
+# Sets CPU[key], USR[key] and SYS[key] (µs per request) from two tree_ticks readings.
+charge_cpu() {
+  local key=$1 served=$2 before=($3) after=($4) per
+  per="1e6 / $CLK_TCK / $served"
+  USR[$key]=$(calc "printf \"%.1f\", (${after[0]} - ${before[0]}) * $per")
+  SYS[$key]=$(calc "printf \"%.1f\", (${after[1]} - ${before[1]}) * $per")
+  CPU[$key]=$(calc "printf \"%.1f\", ${USR[$key]} + ${SYS[$key]}")
 }
 
 # Closed-loop max throughput: wrk keeps WRK_CONNS requests in flight. Sets RPS[key] and
@@ -423,7 +435,7 @@ measure_max() {
   export BENCH_BODY=$BODY
   run_load wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${WARMUP}s" \
     -s "$BENCH_DIR/post.lua" "$url" >/dev/null
-  local pid=${4:-${SERVER_PID[$t]:-}} ticks=0
+  local pid=${4:-${SERVER_PID[$t]:-}} ticks=""
   [[ -n $pid ]] && ticks=$(tree_ticks "$pid")
   run_load wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" \
     -s "$BENCH_DIR/post.lua" "$url" >"$raw"
@@ -432,12 +444,12 @@ measure_max() {
   if [[ -n $pid ]]; then
     local served
     served=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
-    CPU[$key]=$(calc "printf \"%.1f\", ($(tree_ticks "$pid") - $ticks) * 1e6 / $CLK_TCK / $served")
+    charge_cpu "$key" "$served" "$ticks" "$(tree_ticks "$pid")"
   fi
   errs=$(grep -oE 'errors_[a-z]+=[0-9]+' <<<"$line" | awk -F= '{ s += $2 } END { print s }')
   ERRS[$key]=$((${ERRS[$key]:-0} + errs))
   ((errs == 0)) || ANY_ERRORS=1
-  log "$key: wrk ${RPS[$key]} req/s, $errs errors, server CPU ${CPU[$key]:-?} µs/request"
+  log "$key: wrk ${RPS[$key]} req/s, $errs errors, server CPU ${CPU[$key]:-?} µs/request (user ${USR[$key]:-?}, system ${SYS[$key]:-?})"
 }
 
 # Open-loop latency: oha sends `rate` req/s on schedule whatever the server
@@ -484,10 +496,11 @@ measure_targets() {
 fmt_row() {
   local t=$1
   if [[ -n ${SKIP[$t]:-} ]]; then
-    printf '| %s | skipped: %s | | | | |\n' "${LABEL[$t]}" "${SKIP[$t]}"
+    printf '| %s | skipped: %s | | | | | | |\n' "${LABEL[$t]}" "${SKIP[$t]}"
     return 0
   fi
-  printf '| %s | %.0f | %s | %.3f | %.3f | %d |\n' "${LABEL[$t]}" "${RPS[$t]}" "${CPU[$t]:-?}" \
+  printf '| %s | %.0f | %s | %s | %s | %.3f | %.3f | %d |\n' "${LABEL[$t]}" "${RPS[$t]}" \
+    "${CPU[$t]:-?}" "${USR[$t]:-?}" "${SYS[$t]:-?}" \
     "${P50[$t]}" "${P99[$t]}" "${ERRS[$t]}"
 }
 
@@ -517,8 +530,8 @@ section_proxy() {
     echo
     echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d${DURATION}s (after ${WARMUP}s warm-up); oha -z ${DURATION}s -q $RATE -c $OHA_CONNS --latency-correction"
     echo
-    echo "| target | max req/s (wrk) | server CPU µs/req | p50 ms @ $RATE/s | p99 ms @ $RATE/s | errors |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| target | max req/s (wrk) | server CPU µs/req | user | system | p50 ms @ $RATE/s | p99 ms @ $RATE/s | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     fmt_row direct
     fmt_row nginx
     fmt_row rollgate
@@ -534,6 +547,8 @@ section_proxy() {
       echo "|---|---|"
       echo "| throughput (higher is better) | $tput |"
       echo "| server CPU per request (lower is better) | $(calc "printf \"%.2f\", ${CPU[rollgate]} / ${CPU[nginx]}") |"
+      echo "| user CPU per request (the server's own code) | $(calc "printf \"%.2f\", ${USR[rollgate]} / ${USR[nginx]}") |"
+      echo "| system CPU per request (mostly the kernel's TCP work) | $(calc "printf \"%.2f\", ${SYS[rollgate]} / ${SYS[nginx]}") |"
       echo "| added p99 over direct (lower is better) | $p99 |"
       echo "| added p50 over direct (lower is better) | $p50 |"
       echo
@@ -550,8 +565,8 @@ section_onnx() {
     echo
     echo "FastAPI peer: bench/peers/fastapi_split.py under uvicorn, $PEER_WORKERS worker processes. wrk as above; oha at $ONNX_RATE/s."
     echo
-    echo "| target | max req/s (wrk) | server CPU µs/req | p50 ms @ $ONNX_RATE/s | p99 ms @ $ONNX_RATE/s | errors |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| target | max req/s (wrk) | server CPU µs/req | user | system | p50 ms @ $ONNX_RATE/s | p99 ms @ $ONNX_RATE/s | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     fmt_row fastapi
     fmt_row onnx
     echo
