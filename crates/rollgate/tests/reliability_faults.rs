@@ -299,7 +299,7 @@ fn a_faulty_mirror_target_never_reaches_users() {
         "every request was mirrored or its copy counted as dropped"
     );
     // Late copies (timing out) may still land: wait (bounded) until both reads agree.
-    let in_metrics = || scrape(node.data).value("rollgate_shadow_errors_total", &labels) as u64;
+    let in_metrics = || scrape(node.data).sum("rollgate_shadow_errors_total", &labels) as u64;
     assert!(
         eventually(Duration::from_secs(10), || shadow_errors() == in_metrics()),
         "/metrics and the API count the same failed copies"

@@ -7,6 +7,7 @@
 mod common;
 
 use common::http::Request;
+use common::metrics::scrape;
 use common::node::Node;
 use common::upstream::{Mode, Upstreams};
 use common::{eventually, TempDir};
@@ -23,6 +24,17 @@ rollouts:
       checks:
         - metric: shadow_disagreement
           max: 0.5
+          min_samples: 20
+    healthy:
+      checks:
+        - metric: error_rate
+          max: 0.2
+          min_samples: 20
+        - metric: invalid_rate
+          max: 0.2
+          min_samples: 20
+        - metric: drift_js
+          max: 0.1
           min_samples: 20
 services:
   iris:
@@ -132,6 +144,70 @@ fn shadow_divergence_of_an_onnx_candidate_is_measured_and_judged() {
             .contains("shadow"),
         "{last:#}"
     );
+}
+
+/// A shadow stage judged on the candidate's own health: its mirrored answers count as its
+/// requests (for `min_requests`), errors, invalid outputs and output histogram.
+#[test]
+fn a_shadow_candidate_is_judged_on_its_mirrored_answers() {
+    const PLAN: &str =
+        "steps:\n  - shadow: {percent: 100, duration: 1s, analysis: healthy, min_requests: 20}\n";
+    // A healthy candidate: the stage completes once 20 mirrored answers are in.
+    let dir = TempDir::new();
+    let node = start(&dir, "onnx: \"builtin:iris-v1\"");
+    begin(&node, PLAN);
+    for i in 0..40 {
+        assert_eq!(predict(&node, &format!("h-{i}")).version(), "v1");
+    }
+    let mut last = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            last = rollout(&node);
+            last["terminal"] == true
+        }),
+        "the shadow stage completed: {last:#}"
+    );
+    assert_eq!(last["phase"], "promoted", "{last:#}");
+    let v2 = [("service", "iris"), ("version", "v2")];
+    let metrics = scrape(node.data);
+    assert!(metrics.sum("rollgate_shadow_requests_total", &v2) >= 20.0);
+    assert!(
+        metrics.sum("rollgate_predictions_total", &v2) >= 20.0,
+        "the candidate's mirrored classes are counted (drift needs them)"
+    );
+    drop(node);
+
+    // A failing HTTP candidate: rolled back on the errors of its mirrored copies.
+    let upstreams = Upstreams::new();
+    let failing = upstreams.spawn("failing", Mode::Fail);
+    let dir = TempDir::new();
+    let node = start(
+        &dir,
+        &format!("http: {{ instances: [\"{}\"] }}", failing.url()),
+    );
+    begin(&node, PLAN);
+    for i in 0..40 {
+        assert_eq!(
+            predict(&node, &format!("f-{i}")).status,
+            200,
+            "users see stable"
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            last = rollout(&node);
+            last["terminal"] == true
+        }),
+        "the shadow analysis concluded: {last:#}"
+    );
+    assert_eq!(last["phase"], "rolled_back", "{last:#}");
+    assert!(last.to_string().contains("error_rate"), "{last:#}");
+    let failed = [
+        ("service", "iris"),
+        ("version", "v2"),
+        ("kind", "upstream_5xx"),
+    ];
+    assert!(scrape(node.data).value("rollgate_shadow_errors_total", &failed) >= 1.0);
 }
 
 /// Runs an A/B test where v1 converts at `p1` and v2 at `p2` (deterministically interleaved),

@@ -49,7 +49,7 @@ pub struct ExampleRequest {
 /// The headline metrics of one version's window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
-    /// Requests.
+    /// Requests answered or failed, mirrored ones included (shadow mode).
     pub requests: u64,
     /// Errors by cause.
     pub errors: ErrorCounts,
@@ -71,10 +71,11 @@ impl MetricSummary {
     /// The summary of a window.
     pub fn of(w: &VersionWindow) -> Self {
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let errors = w.all_errors();
         Self {
-            requests: w.requests,
-            errors: w.errors,
-            error_rate: ratio(w.errors.total(), w.requests),
+            requests: w.answered(),
+            errors,
+            error_rate: ratio(errors.total(), w.answered()),
             p50_ms: w.latency.p50_ms,
             p95_ms: w.latency.p95_ms,
             p99_ms: w.latency.p99_ms,

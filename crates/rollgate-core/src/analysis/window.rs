@@ -33,6 +33,20 @@ pub struct VersionWindow {
     pub warmup: Warmup,
 }
 
+impl VersionWindow {
+    /// Every request this version answered or failed: the ones it served and, in shadow mode,
+    /// the mirrored ones. Both are answers of the same model to real inputs, so error and
+    /// invalid-output rates count them together.
+    pub fn answered(&self) -> u64 {
+        self.requests + self.shadow.requests
+    }
+
+    /// The errors of [`VersionWindow::answered`], by cause.
+    pub fn all_errors(&self) -> ErrorCounts {
+        self.errors.plus(&self.shadow.errors)
+    }
+}
+
 /// Failed requests by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -51,6 +65,26 @@ impl ErrorCounts {
     /// All errors, whatever the cause.
     pub fn total(&self) -> u64 {
         self.model + self.upstream_5xx + self.timeout + self.bad_request
+    }
+
+    /// Both counts added, cause by cause.
+    pub fn plus(&self, other: &ErrorCounts) -> ErrorCounts {
+        ErrorCounts {
+            model: self.model + other.model,
+            upstream_5xx: self.upstream_5xx + other.upstream_5xx,
+            timeout: self.timeout + other.timeout,
+            bad_request: self.bad_request + other.bad_request,
+        }
+    }
+
+    /// The errors counted since `start`, an earlier reading of the same counters.
+    pub fn since(&self, start: &ErrorCounts) -> ErrorCounts {
+        ErrorCounts {
+            model: self.model.saturating_sub(start.model),
+            upstream_5xx: self.upstream_5xx.saturating_sub(start.upstream_5xx),
+            timeout: self.timeout.saturating_sub(start.timeout),
+            bad_request: self.bad_request.saturating_sub(start.bad_request),
+        }
     }
 }
 
@@ -136,6 +170,12 @@ impl Rewards {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShadowPairs {
+    /// Mirrored requests this version answered or failed, of those stable answered: in shadow
+    /// mode its only requests, so its error and invalid-output rates count them with
+    /// [`VersionWindow::requests`].
+    pub requests: u64,
+    /// Those of `requests` this version failed, by cause.
+    pub errors: ErrorCounts,
     /// Mirrored requests answered by both.
     pub n: u64,
     /// Pairs whose outputs disagree (different class, or beyond the output tolerance).

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 /// The queries a Prometheus source runs for each version, by name. Their default PromQL lives
 /// with the source in the binary; a config may override any of them.
-pub const PROMETHEUS_QUERIES: [&str; 20] = [
+pub const PROMETHEUS_QUERIES: [&str; 22] = [
     "requests",
     "errors_model",
     "errors_upstream_5xx",
@@ -30,6 +30,8 @@ pub const PROMETHEUS_QUERIES: [&str; 20] = [
     "classes",
     "shadow_compared",
     "shadow_disagreements",
+    "shadow_requests",
+    "shadow_errors",
     "warmup_requests",
 ];
 

@@ -172,7 +172,7 @@ fn outcomes(s: &VersionStats) -> StatsView {
         rewards: o.rewards,
         mean_reward: ratio(o.reward_sum, o.rewards),
         invalid: s.outcomes().invalid(),
-        shadow: (sh.compared > 0 || sh.candidate_errors > 0).then(|| ShadowView {
+        shadow: (sh.requests > 0 || sh.compared > 0).then(|| ShadowView {
             disagreement_rate: ratio(sh.disagreements as f64, sh.compared).unwrap_or(0.0),
             median_latency_ratio: median_ratio(&s.shadow().latency_pairs()),
             sums: sh,

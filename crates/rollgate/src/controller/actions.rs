@@ -265,7 +265,8 @@ impl Controller {
         }
     }
 
-    /// Each A/B variant's counters as its test begins.
+    /// Each A/B variant's counters as its test begins (requests read as the controller's
+    /// sample count reads them, mirrored copies of an earlier shadow stage included).
     fn ab_marks(&self, service: &str, variants: &[(String, u32)]) -> report::AbStart {
         variants
             .iter()
@@ -275,7 +276,7 @@ impl Controller {
                     version: v.clone(),
                 });
                 let mark = stats.map_or((0, Default::default()), |s| {
-                    (s.requests(), s.outcomes().sums())
+                    (s.answered(), s.outcomes().sums())
                 });
                 (v.clone(), mark)
             })

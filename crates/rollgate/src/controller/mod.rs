@@ -364,7 +364,8 @@ impl Controller {
         Some(Event::AnalysisResult { outcome, summary })
     }
 
-    /// Requests the candidate has answered (for an A/B test: the least-served variant).
+    /// Requests the candidate has answered, mirrored ones included so that a shadow stage's
+    /// `min_requests` counts them (for an A/B test: the least-served variant).
     fn candidate_requests(&self, state: &RolloutState, ab_start: &report::AbStart) -> u64 {
         let count = |v: &str| {
             self.plane
@@ -373,7 +374,7 @@ impl Controller {
                     service: state.target.service.clone(),
                     version: v.to_owned(),
                 })
-                .map_or(0, |s| s.requests())
+                .map_or(0, |s| s.answered())
         };
         match state.steps.get(state.index) {
             Some(rollgate_core::rollout::Step::AbTest(ab)) => ab

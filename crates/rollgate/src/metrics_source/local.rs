@@ -93,6 +93,8 @@ pub(crate) fn totals(s: &VersionStats) -> Totals {
         invalid: s.outcomes().invalid(),
         classes: s.class_counts().0,
         shadow: ShadowPairs {
+            requests: sh.requests,
+            errors: error_counts(|k| sh.errors(k)),
             n: sh.compared,
             disagreements: sh.disagreements,
             sum_abs_diff: sh.abs_diff,
@@ -109,6 +111,7 @@ pub(crate) fn totals(s: &VersionStats) -> Totals {
 
 fn difference(now: &Totals, start: &Totals) -> VersionWindow {
     let e = |k: ErrorKind| now.errors[k as usize].saturating_sub(start.errors[k as usize]);
+    let (sn, ss) = (&now.shadow, &start.shadow);
     let classes = now
         .classes
         .iter()
@@ -123,12 +126,7 @@ fn difference(now: &Totals, start: &Totals) -> VersionWindow {
     };
     VersionWindow {
         requests: now.requests.saturating_sub(start.requests),
-        errors: ErrorCounts {
-            model: e(ErrorKind::Model),
-            upstream_5xx: e(ErrorKind::Upstream5xx) + e(ErrorKind::Unavailable),
-            timeout: e(ErrorKind::Timeout),
-            bad_request: e(ErrorKind::BadRequest),
-        },
+        errors: error_counts(e),
         labelled: Labelled {
             correct: now.labelled.correct.saturating_sub(start.labelled.correct),
             total: now.labelled.total.saturating_sub(start.labelled.total),
@@ -144,6 +142,8 @@ fn difference(now: &Totals, start: &Totals) -> VersionWindow {
         invalid_predictions: now.invalid.saturating_sub(start.invalid),
         output_histogram: classes,
         shadow: ShadowPairs {
+            requests: sn.requests.saturating_sub(ss.requests),
+            errors: sn.errors.since(&ss.errors),
             n: now.shadow.n.saturating_sub(start.shadow.n),
             disagreements: now
                 .shadow
@@ -157,6 +157,16 @@ fn difference(now: &Totals, start: &Totals) -> VersionWindow {
             correctness: paired(&now.shadow.correctness, &start.shadow.correctness),
         },
         ..VersionWindow::default()
+    }
+}
+
+/// A window's error counts from a count per kind; "no instance available" counts as a 5xx.
+fn error_counts(count: impl Fn(ErrorKind) -> u64) -> ErrorCounts {
+    ErrorCounts {
+        model: count(ErrorKind::Model),
+        upstream_5xx: count(ErrorKind::Upstream5xx) + count(ErrorKind::Unavailable),
+        timeout: count(ErrorKind::Timeout),
+        bad_request: count(ErrorKind::BadRequest),
     }
 }
 

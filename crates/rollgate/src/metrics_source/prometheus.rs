@@ -143,6 +143,8 @@ fn assemble(got: &Answers) -> VersionWindow {
         invalid_predictions: count("invalid"),
         output_histogram: classes(samples("classes").unwrap_or_default()),
         shadow: ShadowPairs {
+            requests: count("shadow_requests"),
+            errors: error_kinds(samples("shadow_errors").unwrap_or_default()),
             n: count("shadow_compared"),
             disagreements: count("shadow_disagreements"),
             ..ShadowPairs::default()
@@ -152,6 +154,23 @@ fn assemble(got: &Answers) -> VersionWindow {
             warmup_requests: count("warmup_requests"),
         },
     }
+}
+
+/// Error counts from series labelled `kind="timeout"`, ... (the gateway's error kinds;
+/// "unavailable" counts as a 5xx, as in the local source; other kinds are ignored).
+fn error_kinds(samples: &[Sample]) -> ErrorCounts {
+    let mut out = ErrorCounts::default();
+    for s in samples {
+        let n = answer::count(std::slice::from_ref(s));
+        match s.labels.get("kind").map(String::as_str) {
+            Some("model_error") => out.model += n,
+            Some("upstream_5xx" | "unavailable") => out.upstream_5xx += n,
+            Some("timeout") => out.timeout += n,
+            Some("bad_request") => out.bad_request += n,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Counts per class index from series labelled `class="0"`, `"1"`, ... (others ignored, as the

@@ -136,7 +136,7 @@ fn encode_outcomes(
         ("rewards", "Rewards (conversions) reported for answered requests.", |s| s.outcomes().sums().rewards),
         ("shadow_compared", "Rows a mirrored version answered and compared with the served answer.", |s| s.shadow().sums().compared),
         ("shadow_disagreements", "Compared rows on which the mirrored version's answer differed.", |s| s.shadow().sums().disagreements),
-        ("shadow_errors", "Mirrored copies the mirrored version failed to answer (refused, timed out, 5xx): never seen by users.", |s| s.shadow().sums().candidate_errors),
+        ("shadow_requests", "Mirrored copies the mirrored version answered or failed, of those the served version answered.", |s| s.shadow().sums().requests),
     ];
     for (name, help, read) in counters {
         family(enc, name, help, None, MetricType::Counter, all, |m, s| {
@@ -178,13 +178,29 @@ fn encode_errors(
     all: &[(VersionKey, Arc<VersionStats>)],
 ) -> Result<(), std::fmt::Error> {
     let help = "Failed requests, by version and kind (bad_request is the client's fault).";
-    let mut m = enc.encode_descriptor("request_errors", help, None, MetricType::Counter)?;
+    by_kind(enc, "request_errors", help, all, |s, k| s.errors(k))?;
+    let help =
+        "Mirrored copies the mirrored version failed to answer, by kind: never seen by users.";
+    by_kind(enc, "shadow_errors", help, all, |s, k| {
+        s.shadow().sums().errors(k)
+    })
+}
+
+/// A counter family with one series per version and error kind.
+fn by_kind(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    all: &[(VersionKey, Arc<VersionStats>)],
+    read: impl Fn(&VersionStats, ErrorKind) -> u64,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (key, stats) in all {
         for kind in ErrorKind::ALL {
             let mut l = labels(key);
             l.push(("kind", kind.label()));
             m.encode_family(&l)?
-                .encode_counter::<NoLabelSet, _, u64>(&stats.errors(kind), None)?;
+                .encode_counter::<NoLabelSet, _, u64>(&read(stats, kind), None)?;
         }
     }
     Ok(())

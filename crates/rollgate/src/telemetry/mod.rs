@@ -166,6 +166,11 @@ impl VersionStats {
         self.requests.load(Relaxed)
     }
 
+    /// Requests served so far plus mirrored copies answered (or failed) as a shadow.
+    pub(crate) fn answered(&self) -> u64 {
+        self.requests() + self.shadow.sums().requests
+    }
+
     /// Errors of one kind so far.
     pub(crate) fn errors(&self, kind: ErrorKind) -> u64 {
         self.errors[kind.index()].load(Relaxed)

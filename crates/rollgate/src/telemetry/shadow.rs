@@ -7,6 +7,7 @@
 //! Wilcoxon's on paired latencies use the pairs kept here. Recorded off the client's path, in
 //! the mirror task.
 
+use super::ErrorKind;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
@@ -42,9 +43,23 @@ pub(crate) struct ShadowSums {
     pub(crate) disagreements: u64,
     /// Sum of absolute differences of regression outputs.
     pub(crate) abs_diff: f64,
-    /// Mirrored requests whose candidate answer failed while stable's succeeded.
+    /// Mirrored requests the candidate answered or failed while stable's answer succeeded:
+    /// the candidate's own requests in shadow mode, the trials of its error and
+    /// invalid-output rates.
+    pub(crate) requests: u64,
+    /// Those of `requests` the candidate failed.
     pub(crate) candidate_errors: u64,
+    /// `candidate_errors` by kind (indexed like [`ErrorKind::ALL`]), for per-kind error checks.
+    #[serde(skip)]
+    pub(crate) errors: [u64; 5],
     pub(crate) paired: PairedCorrect,
+}
+
+impl ShadowSums {
+    /// Failed mirrored requests of one kind.
+    pub(crate) fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind.index()]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -83,9 +98,15 @@ impl Shadow {
         }
     }
 
-    /// Records a mirrored request the candidate failed.
-    pub(crate) fn record_error(&self) {
-        self.lock().sums.candidate_errors += 1;
+    /// Records one mirrored request the candidate answered (`None`) or failed, counted only
+    /// when stable's answer to it succeeded, as a served request would be.
+    pub(crate) fn record_request(&self, error: Option<ErrorKind>) {
+        let sums = &mut self.lock().sums;
+        sums.requests += 1;
+        if let Some(kind) = error {
+            sums.candidate_errors += 1;
+            sums.errors[kind.index()] += 1;
+        }
     }
 
     /// Records a labelled row both versions answered: who was right.
@@ -139,7 +160,12 @@ mod tests {
         }
         s.record_paired(true, false);
         s.record_paired(false, false);
+        s.record_request(None);
+        s.record_request(Some(ErrorKind::Timeout));
         let sums = s.sums();
+        assert_eq!((sums.requests, sums.candidate_errors), (2, 1));
+        assert_eq!(sums.errors(ErrorKind::Timeout), 1);
+        assert_eq!(sums.errors(ErrorKind::Model), 0);
         assert_eq!((sums.compared, sums.disagreements), (50, 25));
         assert_eq!(sums.paired.only_stable, 1);
         assert_eq!(sums.paired.neither, 1);

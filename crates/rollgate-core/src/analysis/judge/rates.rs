@@ -46,20 +46,22 @@ pub(super) fn evaluate(input: &Input<'_>) -> Evaluation {
 }
 
 /// The metric's own events among its trials (errors among requests, correct among labelled).
+/// Errors and invalid outputs count mirrored requests with served ones
+/// ([`VersionWindow::answered`]).
 pub(super) fn counts(
     metric: Metric,
     w: &VersionWindow,
 ) -> Result<Counts, crate::stats::StatsError> {
-    let e = &w.errors;
+    let (e, requests) = (w.all_errors(), w.answered());
     let (events, trials) = match metric {
-        Metric::ErrorRate(None) => (e.total(), w.requests),
-        Metric::ErrorRate(Some(ErrorKind::Model)) => (e.model, w.requests),
-        Metric::ErrorRate(Some(ErrorKind::Upstream5xx)) => (e.upstream_5xx, w.requests),
-        Metric::ErrorRate(Some(ErrorKind::Timeout)) => (e.timeout, w.requests),
-        Metric::ErrorRate(Some(ErrorKind::BadRequest)) => (e.bad_request, w.requests),
+        Metric::ErrorRate(None) => (e.total(), requests),
+        Metric::ErrorRate(Some(ErrorKind::Model)) => (e.model, requests),
+        Metric::ErrorRate(Some(ErrorKind::Upstream5xx)) => (e.upstream_5xx, requests),
+        Metric::ErrorRate(Some(ErrorKind::Timeout)) => (e.timeout, requests),
+        Metric::ErrorRate(Some(ErrorKind::BadRequest)) => (e.bad_request, requests),
         Metric::Accuracy => (w.labelled.correct, w.labelled.total),
         Metric::ConversionRate => (w.rewards.sum.max(0.0).round() as u64, w.rewards.n),
-        _ => (w.invalid_predictions, w.requests),
+        _ => (w.invalid_predictions, requests),
     };
     Counts::new(events, trials)
 }

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
-use crate::analysis::template::{Condition, Percentile};
+use crate::analysis::template::{Condition, ErrorKind, Percentile};
 use crate::analysis::window::{ErrorCounts, LatencySummary, PairedCorrectness, Warmup};
 
 fn warm() -> Warmup {
@@ -383,4 +383,46 @@ fn repeated_rank_tests_spend_their_level() {
         v2.checks[0].reason
     );
     assert_eq!((s1.checks[0].tests, s2.checks[0].tests), (1, 2));
+}
+
+/// A shadow candidate serves nobody: its error and invalid-output rates are those of the
+/// mirrored requests it answered, served and mirrored ones counted together.
+#[test]
+fn a_shadow_candidate_is_judged_on_the_mirrored_requests_it_answered() {
+    let shadowed = |timeouts: u64, invalid: u64| VersionWindow {
+        invalid_predictions: invalid,
+        shadow: crate::analysis::window::ShadowPairs {
+            requests: 500,
+            errors: ErrorCounts {
+                timeout: timeouts,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        warmup: warm(),
+        ..Default::default()
+    };
+    let stable = errors(5, 10_000);
+    let check = Check::new(Metric::ErrorRate(None), Condition::MaxIncrease(0.03));
+    let r = one(check.clone(), &stable, &shadowed(100, 0));
+    assert_eq!(r.outcome, Outcome::Fail, "{}", r.reason);
+    assert_eq!(
+        r.candidate_value,
+        Some(0.2),
+        "100 timeouts in 500 mirrored requests"
+    );
+    let r = one(check, &stable, &shadowed(0, 0));
+    assert_eq!(r.outcome, Outcome::Pass, "{}", r.reason);
+    let timeouts = Check::new(
+        Metric::ErrorRate(Some(ErrorKind::Timeout)),
+        Condition::Max(0.01),
+    );
+    assert_eq!(
+        one(timeouts, &stable, &shadowed(100, 0)).outcome,
+        Outcome::Fail
+    );
+    let invalid = Check::new(Metric::InvalidRate, Condition::Max(0.01));
+    let r = one(invalid, &stable, &shadowed(0, 250));
+    assert_eq!(r.outcome, Outcome::Fail, "{}", r.reason);
+    assert_eq!(r.candidate_value, Some(0.5));
 }

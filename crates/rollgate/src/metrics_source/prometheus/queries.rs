@@ -49,6 +49,11 @@ pub(crate) fn default_template(name: &str) -> Option<String> {
         ),
         "shadow_compared" => counter("rollgate_shadow_compared_total"),
         "shadow_disagreements" => counter("rollgate_shadow_disagreements_total"),
+        "shadow_requests" => counter("rollgate_shadow_requests_total"),
+        // One series per kind, as `classes` has one per class.
+        "shadow_errors" => format!(
+            "sum by (kind) (increase(rollgate_shadow_errors_total{{{SEL}}}[{{{{window}}}}]))"
+        ),
         // The gateway has no warm-up phase of its own.
         "warmup_requests" => String::new(),
         _ => return None,

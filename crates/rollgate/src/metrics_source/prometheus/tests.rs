@@ -9,11 +9,15 @@ fn one(v: f64) -> Option<Vec<Sample>> {
     }])
 }
 
-fn class(c: &str, v: f64) -> Sample {
+fn labelled(label: &str, c: &str, v: f64) -> Sample {
     Sample {
-        labels: BTreeMap::from([("class".to_owned(), c.to_owned())]),
+        labels: BTreeMap::from([(label.to_owned(), c.to_owned())]),
         value: v,
     }
+}
+
+fn class(c: &str, v: f64) -> Sample {
+    labelled("class", c, v)
 }
 
 #[test]
@@ -35,6 +39,16 @@ fn answers_become_a_classifier_window() {
             Some(vec![class("2", 5.0), class("0", 7.4), class("other", 1.0)]),
         ),
         ("shadow_compared", one(3.0)),
+        ("shadow_requests", one(9.0)),
+        (
+            "shadow_errors",
+            Some(vec![
+                labelled("kind", "timeout", 2.0),
+                labelled("kind", "unavailable", 1.0),
+                labelled("kind", "upstream_5xx", 1.0),
+                labelled("kind", "something_else", 7.0),
+            ]),
+        ),
     ]);
     let w = assemble(&got);
     assert_eq!(w.requests, 102);
@@ -53,6 +67,13 @@ fn answers_become_a_classifier_window() {
     );
     assert_eq!(w.output_histogram, vec![7, 0, 5]);
     assert_eq!(w.shadow.n, 3);
+    assert_eq!(w.shadow.requests, 9);
+    assert_eq!(
+        (w.shadow.errors.timeout, w.shadow.errors.upstream_5xx),
+        (2, 2),
+        "unavailable counts as a 5xx; unknown kinds are ignored"
+    );
+    assert_eq!(w.answered(), 111);
     assert!(w.warmup.warm);
 }
 
