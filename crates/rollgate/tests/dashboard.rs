@@ -77,8 +77,13 @@ fn agrees(shown: &Shown, api: &Value, version: &str) -> Result<(), String> {
 
 #[test]
 fn the_page_shows_what_the_api_says_and_stays_live() {
+    // Every request is also mirrored to `bad`, whose shadow rows the page must show.
+    let config = CONFIG.replace(
+        "weights: { v1: 90, v2: 10 }",
+        "weights: { v1: 90, v2: 10 }\n      mirror: { to: bad, percent: 100 }",
+    );
     let dir = TempDir::new();
-    let gw = Gateway::start(&dir, CONFIG, Some("dashboard-test-token"));
+    let gw = Gateway::start(&dir, &config, Some("dashboard-test-token"));
     let sent = gw.traffic(0..45);
     assert_eq!(sent.len(), 2, "both versions served: {sent:?}");
 
@@ -101,6 +106,22 @@ fn the_page_shows_what_the_api_says_and_stays_live() {
         r.is_ok()
     });
     assert!(settled, "the page never matched the API: {last}");
+    let shadow_shown = settles(SETTLE, || {
+        let api = gw.service();
+        let bad = api["versions"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["name"] == "bad"))
+            .map(|v| v["stats"]["shadow"].clone())
+            .unwrap_or_default();
+        last = format!(
+            "API {bad}, page {:?}",
+            Shown::read(&browser).text("version-bad-shadow-errors")
+        );
+        bad["requests"].as_u64().is_some_and(|n| n > 0)
+            && Shown::read(&browser).text("version-bad-shadow-errors")
+                == format!("{} of {}", bad["candidate_errors"], bad["requests"])
+    });
+    assert!(shadow_shown, "the mirrored version's shadow errors: {last}");
     let shown = Shown::read(&browser);
     assert_eq!(shown.text("service-name"), "iris");
     assert_eq!(shown.text("list-iris-v2-weight"), "10 %");

@@ -86,3 +86,13 @@ fn utc_formatting_matches_known_dates() {
     assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00:00.000Z");
     assert_eq!(format_utc(4_102_444_799_999), "2099-12-31 23:59:59.999Z");
 }
+
+#[test]
+fn a_shadow_candidates_summary_counts_its_mirrored_requests() {
+    let mut w = window(0, 0);
+    w.shadow.requests = 400;
+    w.shadow.errors.timeout = 100;
+    let s = MetricSummary::of(&w);
+    assert_eq!((s.requests, s.errors.timeout), (400, 100));
+    assert_eq!(s.error_rate, 0.25);
+}

@@ -76,6 +76,7 @@ const ROWS = [
   ["reward", "Mean reward", (v) => [v.stats.rewards ? `${fixed(v.stats.mean_reward, 3)} (${count(v.stats.rewards)})` : dash, v.stats.mean_reward], "mean_reward"],
   ["invalid", "Invalid outputs", (v) => [count(v.stats.invalid), v.stats.invalid]],
   ["divergence", "Shadow divergence", (v) => shadowCell(v.stats.shadow), "shadow"],
+  ["shadow-errors", "Shadow errors", (v) => { const s = v.stats.shadow; return s ? [`${count(s.candidate_errors)} of ${count(s.requests)}`, s.candidate_errors] : [dash, null]; }, "shadow"],
   ["latency-ratio", "Shadow latency ratio", (v) => { const s = v.stats.shadow; const r = s ? s.median_latency_ratio : null; return [r === null || r === undefined ? dash : fixed(r, 2) + "×", r]; }, "shadow"],
 ];
 
