@@ -3,7 +3,9 @@
 //! - as the candidate of a canary judged by an analysis, each fault gets the candidate rolled
 //!   back, and no request served by stable fails, before, during or after;
 //! - as a mirror target, no fault reaches a user: every answer is stable's and succeeds, and
-//!   the failed copies are counted.
+//!   the failed copies are counted;
+//! - as the candidate of a shadow stage judged on error rate, its failed copies roll it back
+//!   while every user gets stable's answer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -151,6 +153,17 @@ fn assert_stable_unharmed(answers: &[Answer], context: &str) {
 }
 
 /// Median and slowest answer, for the printed figures (not asserted: timing is the machine's).
+/// Asserts that every answer is stable's and succeeded; `context` says when.
+fn all_from_stable(answers: &[Answer], context: &str) {
+    for a in answers {
+        assert_eq!(
+            (a.status.clone(), a.version.as_deref()),
+            (Ok(200), Some("v1")),
+            "{context}: {a:?}"
+        );
+    }
+}
+
 fn latency(answers: &[Answer]) -> String {
     let mut took: Vec<Duration> = answers.iter().map(|a| a.took).collect();
     took.sort();
@@ -160,36 +173,49 @@ fn latency(answers: &[Answer]) -> String {
     }
 }
 
+/// Starts a rollout of `plan` and waits (bounded) for it to end rolled back: its last state
+/// and how long that took.
+fn rolled_back(node: &Node, plan: &str, fault: Fault) -> (Value, Duration) {
+    let began = std::time::Instant::now();
+    let r = node.admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}: {}", fault.name(), r.text());
+    let mut last = Value::Null;
+    let ended = eventually(Duration::from_secs(60), || {
+        last = rollout(node);
+        last["terminal"] == true
+    });
+    assert!(ended, "{}: the rollout never ended: {last:#}", fault.name());
+    let took = began.elapsed();
+    assert_eq!(last["phase"], "rolled_back", "{}: {last:#}", fault.name());
+    (last, took)
+}
+
+/// A gateway whose candidate `remote` is a faulty upstream, with no traffic on it yet.
+fn with_candidate(dir: &TempDir) -> (Faulty, Node) {
+    let upstream = Faulty::start("remote");
+    let node = start(
+        dir,
+        &upstream,
+        "      stable: v1\n      candidate: remote\n      weights: { v1: 100 }",
+    );
+    (upstream, node)
+}
+
 const CANARY: &str = "steps:\n  - canary: {steps: [50], hold: 5m, analysis: faults}\n";
 
 #[test]
 fn a_faulty_candidate_is_rolled_back_and_stable_traffic_sees_no_error() {
-    let upstream = Faulty::start("remote");
     let dir = TempDir::new();
-    let node = start(
-        &dir,
-        &upstream,
-        "      stable: v1\n      candidate: remote\n      weights: { v1: 100 }",
-    );
+    let (upstream, node) = with_candidate(&dir);
     let mut figures = Vec::new();
     // One gateway, one upstream switched from fault to fault: a rollout per fault.
     for fault in Fault::all(SLOW_MS) {
         upstream.set(fault);
         let users = Users::start(node.data, 4);
-        let began = std::time::Instant::now();
-        let r = node.admin(
-            Request::post("/api/v1/services/iris/rollout", CANARY)
-                .header("content-type", "application/yaml"),
-        );
-        assert_eq!(r.status, 201, "{}: {}", fault.name(), r.text());
-        let mut last = Value::Null;
-        let ended = eventually(Duration::from_secs(60), || {
-            last = rollout(&node);
-            last["terminal"] == true
-        });
-        assert!(ended, "{}: the rollout never ended: {last:#}", fault.name());
-        let took = began.elapsed();
-        assert_eq!(last["phase"], "rolled_back", "{}: {last:#}", fault.name());
+        let (last, took) = rolled_back(&node, CANARY, fault);
         let svc = node.service();
         assert_eq!(version(&svc, "remote")["weight_percent"], "0");
         assert_eq!(svc["stable"], "v1");
@@ -210,14 +236,7 @@ fn a_faulty_candidate_is_rolled_back_and_stable_traffic_sees_no_error() {
         std::thread::sleep(Duration::from_millis(300));
         let after = after.finish();
         assert!(!after.is_empty());
-        for a in &after {
-            assert_eq!(
-                (a.status.clone(), a.version.as_deref()),
-                (Ok(200), Some("v1")),
-                "{}: after the rollback: {a:?}",
-                fault.name()
-            );
-        }
+        all_from_stable(&after, &format!("{}: after the rollback", fault.name()));
         let statuses: std::collections::BTreeSet<u16> = on_candidate
             .iter()
             .filter_map(|a| a.status.clone().ok())
@@ -264,14 +283,10 @@ fn a_faulty_mirror_target_never_reaches_users() {
         std::thread::sleep(Duration::from_millis(700));
         let answers = users.finish();
         sent += answers.len();
-        for a in &answers {
-            assert_eq!(
-                (a.status.clone(), a.version.as_deref()),
-                (Ok(200), Some("v1")),
-                "mirror {}: a user saw the mirror's fault: {a:?}",
-                fault.name()
-            );
-        }
+        all_from_stable(
+            &answers,
+            &format!("mirror {}: a user saw the mirror's fault", fault.name()),
+        );
         if fault != Fault::None {
             // Copies are detached from the answers: wait (bounded) for them to fail.
             let counted = eventually(Duration::from_secs(10), || shadow_errors() > before);
@@ -314,4 +329,45 @@ fn a_faulty_mirror_target_never_reaches_users() {
         shadow_errors(),
         figures.join("\n  ")
     );
+}
+
+/// A shadow stage judged on error rate: the candidate's failed copies (its only requests) roll
+/// it back, and no user ever gets anything but stable's answer.
+const SHADOW: &str = "steps:\n  - shadow: {percent: 100, duration: 5m, analysis: faults}\n";
+
+#[test]
+fn a_faulty_shadow_candidate_is_rolled_back_before_any_user_sees_it() {
+    let dir = TempDir::new();
+    let (upstream, node) = with_candidate(&dir);
+    let copies = || {
+        let svc = node.service();
+        let s = &version(&svc, "remote")["stats"]["shadow"];
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        (n("candidate_errors"), n("requests"))
+    };
+    let mut figures = Vec::new();
+    for fault in Fault::all(SLOW_MS) {
+        upstream.set(fault);
+        // Copies still in flight from the previous fault land first, outside this window.
+        std::thread::sleep(Duration::from_millis(2 * TIMEOUT_MS));
+        let before = copies();
+        let users = Users::start(node.data, 4);
+        let (last, took) = rolled_back(&node, SHADOW, fault);
+        let answers = users.finish();
+        all_from_stable(
+            &answers,
+            &format!("shadow {}: a user saw the candidate", fault.name()),
+        );
+        let now = copies();
+        let (failed, answered) = (now.0 - before.0, now.1 - before.1);
+        assert!(failed > 0, "{}: no failed copy counted", fault.name());
+        figures.push(format!(
+            "{}: {} requests, all 200 from v1, rolled back after {took:.1?} \
+             ({failed} of {answered} copies failed by then; {})",
+            fault.name(),
+            answers.len(),
+            last["verdicts"][0]["summary"].as_str().unwrap_or_default()
+        ));
+    }
+    println!("reliability/faults (shadow):\n  {}", figures.join("\n  "));
 }
