@@ -432,6 +432,7 @@ fn rules_cover_the_promised_alerts() {
         "RollgateCandidateLatencyRegression",
         "RollgateDown",
         "RollgateMirrorDropping",
+        "RollgateShadowFailing",
     ] {
         assert!(alerts.contains(want), "no alert {want}: {alerts:?}");
     }
