@@ -113,13 +113,10 @@ fn the_page_shows_what_the_api_says_and_stays_live() {
             .and_then(|vs| vs.iter().find(|v| v["name"] == "bad"))
             .map(|v| v["stats"]["shadow"].clone())
             .unwrap_or_default();
-        last = format!(
-            "API {bad}, page {:?}",
-            Shown::read(&browser).text("version-bad-shadow-errors")
-        );
+        let page = Shown::read(&browser).text("version-bad-shadow-errors");
+        last = format!("API {bad}, page {page:?}");
         bad["requests"].as_u64().is_some_and(|n| n > 0)
-            && Shown::read(&browser).text("version-bad-shadow-errors")
-                == format!("{} of {}", bad["candidate_errors"], bad["requests"])
+            && page == format!("{} of {}", bad["candidate_errors"], bad["requests"])
     });
     assert!(shadow_shown, "the mirrored version's shadow errors: {last}");
     let shown = Shown::read(&browser);

@@ -64,6 +64,19 @@ fn rollout(node: &Node) -> Value {
         .clone()
 }
 
+/// Waits (bounded by `within`) for the rollout to end, and returns its last state.
+fn ended(node: &Node, within: Duration, what: &str) -> Value {
+    let mut last = Value::Null;
+    assert!(
+        eventually(within, || {
+            last = rollout(node);
+            last["terminal"] == true
+        }),
+        "{what}: {last:#}"
+    );
+    last
+}
+
 fn predict(node: &Node, id: &str) -> common::http::Response {
     Request::post(
         "/v1/models/iris/predict",
@@ -159,14 +172,7 @@ fn a_shadow_candidate_is_judged_on_its_mirrored_answers() {
     for i in 0..40 {
         assert_eq!(predict(&node, &format!("h-{i}")).version(), "v1");
     }
-    let mut last = Value::Null;
-    assert!(
-        eventually(Duration::from_secs(20), || {
-            last = rollout(&node);
-            last["terminal"] == true
-        }),
-        "the shadow stage completed: {last:#}"
-    );
+    let last = ended(&node, Duration::from_secs(20), "the shadow stage completed");
     assert_eq!(last["phase"], "promoted", "{last:#}");
     let v2 = [("service", "iris"), ("version", "v2")];
     let metrics = scrape(node.data);
@@ -193,12 +199,10 @@ fn a_shadow_candidate_is_judged_on_its_mirrored_answers() {
             "users see stable"
         );
     }
-    assert!(
-        eventually(Duration::from_secs(20), || {
-            last = rollout(&node);
-            last["terminal"] == true
-        }),
-        "the shadow analysis concluded: {last:#}"
+    let last = ended(
+        &node,
+        Duration::from_secs(20),
+        "the shadow analysis concluded",
     );
     assert_eq!(last["phase"], "rolled_back", "{last:#}");
     assert!(last.to_string().contains("error_rate"), "{last:#}");
@@ -241,15 +245,7 @@ fn ab(p1: f64, p2: f64) -> Value {
             break;
         }
     }
-    let mut last = Value::Null;
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            last = rollout(&node);
-            last["terminal"] == true
-        }),
-        "the A/B test concluded: {last:#}"
-    );
-    last
+    ended(&node, Duration::from_secs(10), "the A/B test concluded")
 }
 
 #[test]

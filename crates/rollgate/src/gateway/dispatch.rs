@@ -285,6 +285,15 @@ fn backend_error(kind: ErrorKind, message: String) -> ApiError {
     }
 }
 
+/// Counts what a successful answer read from a model server predicted; `None` (predictions
+/// that cannot be read) is one invalid output. Served answers and mirrored copies alike.
+pub(crate) fn record_read(svc: &ServiceRuntime, version: &VersionRuntime, p: Option<&Predicted>) {
+    match p {
+        Some(p) => record_predicted(svc, version, p),
+        None => version.stats.outcomes().record_invalid(1),
+    }
+}
+
 /// Counts the predicted classes (or regression values) of a batch: the output distribution,
 /// and the outputs invalid on their face (an undeclared class, NaN, a value out of range).
 pub(crate) fn record_predicted(svc: &ServiceRuntime, version: &VersionRuntime, p: &Predicted) {
@@ -337,13 +346,9 @@ async fn forward(
     match version.backend.call(BackendRequest::Http(request)).await {
         Ok(BackendReply::Http(resp)) => match answer::examine(resp, &svc.output.classes).await {
             Ok(Reading::Unread(resp, error)) => (resp, error, Predicted::Opaque),
-            Ok(Reading::Read(resp, Some(predicted))) => {
-                record_predicted(svc, version, &predicted);
-                (resp, None, predicted)
-            }
-            Ok(Reading::Read(resp, None)) => {
-                version.stats.outcomes().record_invalid(1);
-                (resp, None, Predicted::Opaque)
+            Ok(Reading::Read(resp, predicted)) => {
+                record_read(svc, version, predicted.as_ref());
+                (resp, None, predicted.unwrap_or(Predicted::Opaque))
             }
             Err(e) => failed((
                 backend_error(e.kind, e.message).respond(style),

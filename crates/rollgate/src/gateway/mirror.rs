@@ -113,17 +113,12 @@ struct Copy {
 impl Copy {
     /// What a mirrored HTTP answer predicted, read as a served answer would be: a status the
     /// served path would count as a failure (a 4xx to a request stable accepted included) is
-    /// the candidate's error here too, and a success whose predictions cannot be read is one
-    /// invalid output, as on the served path.
+    /// the candidate's error here too; `None` is a success whose predictions cannot be read.
     async fn interpret(&self, resp: http::Response<crate::backend::Body>) -> Answer {
         match answer::examine(resp, &self.svc.output.classes).await {
-            Ok(Reading::Unread(_, error)) => Answer::new(Predicted::Opaque, error),
-            Ok(Reading::Read(_, Some(predicted))) => Answer::new(predicted, None),
-            Ok(Reading::Read(_, None)) => Answer {
-                unreadable: true,
-                ..Answer::new(Predicted::Opaque, None)
-            },
-            Err(e) => Answer::new(Predicted::Opaque, Some(e.kind)),
+            Ok(Reading::Unread(_, error)) => (Some(Predicted::Opaque), error),
+            Ok(Reading::Read(_, predicted)) => (predicted, None),
+            Err(e) => (Some(Predicted::Opaque), Some(e.kind)),
         }
     }
 
@@ -132,23 +127,25 @@ impl Copy {
         let started = Instant::now();
         let outcome = version.backend.call(request).await;
         let latency = started.elapsed();
-        let answer = match outcome {
-            Ok(BackendReply::Tensors(outputs)) => {
-                Answer::new(super::dispatch::predicted(&outputs), None)
-            }
+        let (read, error) = match outcome {
+            Ok(BackendReply::Tensors(outputs)) => (Some(dispatch::predicted(&outputs)), None),
             Ok(BackendReply::Http(resp)) => self.interpret(resp).await,
-            Err(e) => Answer::new(Predicted::Opaque, Some(e.kind)),
+            Err(e) => (Some(Predicted::Opaque), Some(e.kind)),
         };
-        tracing::debug!(service = %self.svc.name, version = %version.name, error = ?answer.error, micros = latency.as_micros() as u64, "mirrored");
+        tracing::debug!(service = %self.svc.name, version = %version.name, ?error, micros = latency.as_micros() as u64, "mirrored");
         let Some(served) = primary else {
             return;
         };
-        self.record(&answer);
+        // Counted as one of the candidate's requests, with what it predicted, as a served
+        // answer is: in shadow mode these are its only answers, and its error-rate,
+        // invalid-output and drift checks read them.
         let shadow = version.stats.shadow();
-        if answer.error.is_some() {
+        shadow.record_request(error);
+        if error.is_some() {
             return;
         }
-        let predicted = answer.predicted;
+        dispatch::record_read(&self.svc, version, read.as_ref());
+        let predicted = read.unwrap_or(Predicted::Opaque);
         if let Some((rows, differ, abs_diff)) = compare(&served.predicted, &predicted) {
             let example = (differ > 0).then(|| Divergence {
                 request_id: self.request_id.clone(),
@@ -170,39 +167,11 @@ impl Copy {
             r.shadow = Some((stats, predicted));
         });
     }
-
-    /// Counts the copy as one of the candidate's requests, with what it predicted (classes or
-    /// values, invalid outputs) as a served answer is counted: in shadow mode these are the
-    /// only answers the candidate gives, and its error-rate, invalid-output and drift checks
-    /// read them.
-    fn record(&self, answer: &Answer) {
-        let version = self.svc.version(self.target);
-        version.stats.shadow().record_request(answer.error);
-        if answer.unreadable {
-            version.stats.outcomes().record_invalid(1);
-        } else if answer.error.is_none() {
-            dispatch::record_predicted(&self.svc, version, &answer.predicted);
-        }
-    }
 }
 
-/// The candidate's answer to a copy, as far as it was read.
-struct Answer {
-    predicted: Predicted,
-    error: Option<ErrorKind>,
-    /// A successful answer whose predictions could not be read.
-    unreadable: bool,
-}
-
-impl Answer {
-    fn new(predicted: Predicted, error: Option<ErrorKind>) -> Self {
-        Self {
-            predicted,
-            error,
-            unreadable: false,
-        }
-    }
-}
+/// The candidate's answer to a copy as far as it was read (`None`: a success whose
+/// predictions cannot be read), and its error.
+type Answer = (Option<Predicted>, Option<ErrorKind>);
 
 /// `(rows, rows that differ, summed absolute difference)` of two answers to the same input,
 /// when both were interpreted and have the same shape.
