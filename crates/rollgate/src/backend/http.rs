@@ -251,23 +251,44 @@ fn origin_form(incoming: &Uri) -> Result<Uri, BackendError> {
 }
 
 /// Runs on every request and answer. Clients rarely send any of these, keep-alive upstreams
-/// usually send one (`connection`): a pass over the (few) names present, comparing typed names,
-/// and a removal for each one found rather than for all eight. The headers a `connection`
-/// header names are this connection's too and go first (RFC 9110 §7.6.1).
+/// usually send one (`connection: keep-alive`): one pass over the (few) names present marks
+/// the hop-by-hop ones, and only those are removed. The headers a `connection` header names
+/// are this connection's too (RFC 9110 §7.6.1); its usual tokens (`keep-alive`, `close`) name
+/// nothing to remove beyond the marked ones, so they are neither parsed nor looked up.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut present = [false; HOP_BY_HOP.len()];
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present[i] = true;
+        }
+    }
+    if !present.contains(&true) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|token| !is_connection_option(token))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named {
         headers.remove(name);
     }
-    while let Some(name) = headers.keys().find(|k| HOP_BY_HOP.contains(k)).cloned() {
-        headers.remove(&name);
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
+        headers.remove(name);
     }
+}
+
+/// A `connection` token that names no header outside [`HOP_BY_HOP`].
+fn is_connection_option(token: &str) -> bool {
+    token.is_empty()
+        || token.eq_ignore_ascii_case("close")
+        || HOP_BY_HOP
+            .iter()
+            .any(|h| token.eq_ignore_ascii_case(h.as_str()))
 }
 
 #[cfg(test)]
@@ -291,5 +312,32 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["content-type", "x-request-id"]);
+    }
+
+    #[test]
+    fn end_to_end_headers_are_left_alone() {
+        let mut headers = HeaderMap::new();
+        headers.append("content-type", HeaderValue::from_static("application/json"));
+        headers.append("x-user-id", HeaderValue::from_static("7"));
+        let before = headers.clone();
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers, before);
+    }
+
+    #[test]
+    fn connection_options_name_no_other_header() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "connection",
+            HeaderValue::from_static(" Keep-Alive ,, CLOSE,te"),
+        );
+        headers.append("te", HeaderValue::from_static("trailers"));
+        headers.append("close", HeaderValue::from_static("an end-to-end header"));
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["close"]);
+        assert!(is_connection_option(""));
+        assert!(is_connection_option("Upgrade"));
+        assert!(!is_connection_option("x-trace-hop"));
     }
 }

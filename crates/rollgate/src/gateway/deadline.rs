@@ -20,15 +20,20 @@ use tokio::time::{Instant, Sleep};
 #[error("the request body did not arrive within {0:?}")]
 pub(crate) struct BodyTimeout(pub(crate) Duration);
 
-/// Wraps every request body of a router with the deadline `timeout` after its arrival.
-pub(crate) fn layer(
+/// Wraps every request body with the deadline `timeout` after its arrival; the body becomes
+/// an axum [`Body`] on the way, as the router would make it.
+pub(crate) fn layer<B>(
     timeout: Duration,
-) -> tower::util::MapRequestLayer<impl Fn(http::Request<Body>) -> http::Request<Body> + Clone> {
-    tower::util::MapRequestLayer::new(move |req: http::Request<Body>| {
+) -> tower::util::MapRequestLayer<impl Fn(http::Request<B>) -> http::Request<Body> + Clone>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    tower::util::MapRequestLayer::new(move |req: http::Request<B>| {
         let deadline = Instant::now() + timeout;
         req.map(|inner| {
             Body::new(TimedBody {
-                inner,
+                inner: Body::new(inner),
                 deadline,
                 timeout,
                 sleep: None,

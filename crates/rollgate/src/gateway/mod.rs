@@ -12,6 +12,7 @@ mod facts;
 mod feedback;
 mod mirror;
 pub(crate) mod oip;
+pub(crate) mod port;
 mod protocol;
 mod smoke;
 pub(crate) mod snapshot;
@@ -131,9 +132,10 @@ impl WeightSource for RouteWeights {
     }
 }
 
-/// The data port's routes.
-pub(crate) fn routes(gw: Arc<Gateway>) -> Router {
-    Router::new()
+/// The data port's service: the routes below, predictions taken straight to [`handle`] (see
+/// [`port`]).
+pub(crate) fn routes(gw: Arc<Gateway>) -> port::DataPort {
+    let router = Router::new()
         .route("/v1/models/{service}/predict", post(predict_v1))
         .route("/v1/feedback", post(feedback::receive))
         .route("/v2/models/{service}/infer", post(infer))
@@ -156,8 +158,8 @@ pub(crate) fn routes(gw: Arc<Gateway>) -> Router {
         .route("/v2/health/ready", get(server_ready))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .layer(request_id::Layer)
-        .with_state(gw)
+        .with_state(Arc::clone(&gw));
+    port::new(gw, router)
 }
 
 mod request_id;

@@ -34,7 +34,7 @@ impl<S> tower::Layer<S> for Layer {
 
 /// The service [`Layer`] wraps around each route.
 #[derive(Debug, Clone)]
-pub(super) struct RequestId<S>(S);
+pub(crate) struct RequestId<S>(S);
 
 impl<S> tower::Service<Request> for RequestId<S>
 where
@@ -61,7 +61,7 @@ where
 
 /// The inner answer, with the id set on it.
 #[derive(Debug)]
-pub(super) struct WithId<F> {
+pub(crate) struct WithId<F> {
     inner: F,
     id: Option<HeaderValue>,
 }

@@ -9,11 +9,13 @@
 //! with prior knowledge), and on shutdown no new connections while the open ones finish.
 
 use crate::gateway::deadline;
-use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,17 +58,21 @@ impl HttpLimits {
 
 /// Serves `app` on `listener` until `stop` turns true, then lets open connections finish.
 /// At most `slots` connections are open at once.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: HttpLimits,
     nodelay: bool,
     slots: usize,
     mut stop: watch::Receiver<bool>,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let cap = slots;
     let slots = Arc::new(Semaphore::new(slots));
-    let app = app.layer(deadline::layer(limits.body_read_timeout));
+    let app = tower::Layer::layer(&deadline::layer(limits.body_read_timeout), app);
     let builder = Arc::new(builder(limits));
     let graceful = GracefulShutdown::new();
     let mut at_cap = false;

@@ -11,8 +11,8 @@
 //! The control plane, the admin port and signal handling stay on the main multi-thread runtime.
 
 use super::conn::HttpLimits;
+use crate::gateway::port::DataPort;
 use anyhow::Context;
-use axum::Router;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -64,7 +64,7 @@ fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 /// worker has, with the first error any of them met.
 pub(super) fn spawn(
     listeners: Vec<std::net::TcpListener>,
-    app: Router,
+    app: DataPort,
     limits: HttpLimits,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<io::Result<()>>> {
@@ -103,7 +103,7 @@ pub(super) fn spawn(
 /// it (idle upstream connections, detached mirror copies) as the process exit would.
 fn run(
     listener: std::net::TcpListener,
-    app: Router,
+    app: DataPort,
     limits: HttpLimits,
     slots: usize,
     stop: watch::Receiver<bool>,
