@@ -10,6 +10,8 @@
 #   DURATION [10]       seconds per measurement (each wrk and each oha run)
 #   WARMUP [2]          seconds of unmeasured wrk load before each target
 #   RATE [2000]         fixed request rate of the proxy section's latency runs
+#   PROXY_ROUNDS [3]    rounds of the proxy section, each measuring direct, nginx, Rollgate in
+#                       turn; figures are medians, goals the median of the per-round ratios
 #   ONNX_RATE [200]     fixed request rate of the onnx section's latency runs
 #   SHADOW_RATE [500]   fixed request rate of the shadow section
 #   SHADOW_DELAY_MS [50]  how long the shadow candidate takes to answer
@@ -35,6 +37,7 @@ ONNX_RATE=${ONNX_RATE:-200}
 SHADOW_RATE=${SHADOW_RATE:-500}
 SHADOW_DELAY_MS=${SHADOW_DELAY_MS:-50}
 SHADOW_ROUNDS=${SHADOW_ROUNDS:-8}
+PROXY_ROUNDS=${PROXY_ROUNDS:-3}
 MEMORY_MODELS=${MEMORY_MODELS:-2 20}
 PEER_WORKERS=${PEER_WORKERS:-$(nproc)}
 WRK_THREADS=${WRK_THREADS:-2}
@@ -521,14 +524,70 @@ goal() {
 }
 
 # ---------------------------------------------------------------- sections
+# The median of its numeric arguments.
+median() {
+  printf '%s\n' "$@" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# One proxy round: max throughput then fixed-rate latency of each target, keyed "target#round".
+proxy_round() {
+  local r=$1 t
+  for t in direct nginx rollgate; do
+    [[ -n ${SKIP[$t]:-} ]] && continue
+    measure_max "$t" "${URL[$t]}" "$t#$r"
+    measure_latency "$t" "$RATE" "$t#$r"
+  done
+}
+
+# Sets each target's figures (RPS, CPU, USR, SYS, P50, P99) to the median over the rounds and
+# its errors to their sum.
+proxy_medians() {
+  local t r var values errs
+  for t in direct nginx rollgate; do
+    [[ -n ${SKIP[$t]:-} ]] && continue
+    for var in RPS CPU USR SYS P50 P99; do
+      local -n fig=$var
+      values=()
+      for ((r = 1; r <= PROXY_ROUNDS; r++)); do values+=("${fig[$t#$r]:-0}"); done
+      # shellcheck disable=SC2004  # an associative array: the key is a string
+      fig[$t]=$(median "${values[@]}")
+      unset -n fig
+    done
+    errs=0
+    for ((r = 1; r <= PROXY_ROUNDS; r++)); do errs=$((errs + ${ERRS[$t#$r]:-0})); done
+    ERRS[$t]=$errs
+  done
+}
+
+# Per-round Rollgate/nginx ratios: TPUT_R (throughput) and P99_R (added p99; "n/a" rounds,
+# where nginx added nothing measurable, are left out of the median).
+proxy_ratios() {
+  local r
+  TPUT_R=() P99_R=()
+  for ((r = 1; r <= PROXY_ROUNDS; r++)); do
+    TPUT_R+=("$(calc "printf \"%.2f\", ${RPS[rollgate#$r]} / ${RPS[nginx#$r]}")")
+    P99_R+=("$(calc "rg = ${P99[rollgate#$r]} - ${P99[direct#$r]}; ng = ${P99[nginx#$r]} - ${P99[direct#$r]};
+      if (ng <= 0.001) print \"n/a\"; else printf \"%.2f\", rg / ng")")
+  done
+}
+
 section_proxy() {
   note_load "proxy start"
-  measure_targets "$RATE" direct nginx rollgate
+  local r t
+  for t in direct nginx rollgate; do
+    [[ -z ${SKIP[$t]:-} ]] && probe "$t"
+  done
+  for ((r = 1; r <= PROXY_ROUNDS; r++)); do
+    log "proxy round $r of $PROXY_ROUNDS"
+    proxy_round "$r"
+  done
+  proxy_medians
   note_load "proxy end"
   {
     echo "### Proxy: direct vs nginx vs Rollgate (90/10 over two upstreams)"
     echo
-    echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d${DURATION}s (after ${WARMUP}s warm-up); oha -z ${DURATION}s -q $RATE -c $OHA_CONNS --latency-correction"
+    echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d${DURATION}s (after ${WARMUP}s warm-up); oha -z ${DURATION}s -q $RATE -c $OHA_CONNS --latency-correction; $PROXY_ROUNDS rounds, each measuring the three targets in turn. Figures are medians over the rounds."
     echo
     echo "| target | max req/s (wrk) | server CPU µs/req | user | system | p50 ms @ $RATE/s | p99 ms @ $RATE/s | errors |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -537,20 +596,23 @@ section_proxy() {
     fmt_row rollgate
     echo
     if [[ -z ${SKIP[rollgate]:-} ]]; then
-      local tput p99 p50
-      tput=$(calc "printf \"%.2f\", ${RPS[rollgate]} / ${RPS[nginx]}")
-      p99=$(added_ratio P99)
+      local tput p99 p50 p99_values=()
+      proxy_ratios
+      for r in "${P99_R[@]}"; do [[ $r == n/a ]] || p99_values+=("$r"); done
+      tput=$(printf '%.2f' "$(median "${TPUT_R[@]}")")
+      p99="n/a"
+      ((${#p99_values[@]} > 0)) && p99=$(printf '%.2f' "$(median "${p99_values[@]}")")
       p50=$(added_ratio P50)
       goal "proxy throughput, Rollgate / nginx" "$tput" ">=" 1.10
-      goal "proxy added p99, Rollgate / nginx" "${p99%% *}" "<=" 1.00
+      goal "proxy added p99, Rollgate / nginx" "$p99" "<=" 1.00
       echo "| Rollgate / nginx | ratio |"
       echo "|---|---|"
-      echo "| throughput (higher is better) | $tput |"
+      echo "| throughput (higher is better), median of rounds | $tput (rounds: ${TPUT_R[*]}) |"
       echo "| server CPU per request (lower is better) | $(calc "printf \"%.2f\", ${CPU[rollgate]} / ${CPU[nginx]}") |"
       echo "| user CPU per request (the server's own code) | $(calc "printf \"%.2f\", ${USR[rollgate]} / ${USR[nginx]}") |"
       echo "| system CPU per request (mostly the kernel's TCP work) | $(calc "printf \"%.2f\", ${SYS[rollgate]} / ${SYS[nginx]}") |"
-      echo "| added p99 over direct (lower is better) | $p99 |"
-      echo "| added p50 over direct (lower is better) | $p50 |"
+      echo "| added p99 over direct (lower is better), median of rounds | $p99 (rounds: ${P99_R[*]}; medians: $(added_ratio P99)) |"
+      echo "| added p50 over direct (lower is better), of the medians | $p50 |"
       echo
     fi
   } >>"$WORK/report-sections.md"

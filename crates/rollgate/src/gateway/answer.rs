@@ -15,13 +15,16 @@
 //!
 //! Anything else is [`Predicted::Opaque`]: still served, only not interpreted.
 
-use crate::backend::{BackendError, Body};
+use crate::backend::{BackendError, Body, BoxError};
 use crate::feedback::Predicted;
 use crate::telemetry::ErrorKind;
 use axum::response::Response;
-use http_body_util::{BodyExt, Full};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Collected, Full};
 use serde_json::Value;
+use std::task::Poll;
 use std::time::Duration;
+use tokio::time::error::Elapsed;
 
 mod reader;
 
@@ -66,12 +69,33 @@ fn readable(resp: &http::Response<Body>) -> bool {
     let json = resp
         .headers()
         .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.contains("json"));
+        .is_some_and(|v| names_json(v.as_bytes()));
     let small = http_body::Body::size_hint(resp.body())
         .exact()
         .is_some_and(|n| n <= READ_LIMIT);
     json && small
+}
+
+/// True for a media type naming JSON (`application/json`, `application/problem+json`, any
+/// case). A byte scan: `str::contains` sets up a substring searcher for every call, which on
+/// this per-answer path cost more than the whole scan.
+fn names_json(media_type: &[u8]) -> bool {
+    media_type
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"json"))
+}
+
+/// The whole body, or `Err(Elapsed)` if it takes longer than `wait`. A small answer has
+/// usually arrived with its head: the timer is only set when the first read would wait.
+async fn collect_within(
+    body: Body,
+    wait: Duration,
+) -> Result<Result<Collected<Bytes>, BoxError>, Elapsed> {
+    let mut collect = std::pin::pin!(body.collect());
+    if let Poll::Ready(done) = futures_util::poll!(collect.as_mut()) {
+        return Ok(done);
+    }
+    tokio::time::timeout(wait, collect).await
 }
 
 /// Reads a [`readable`] answer whole and says what it predicted (`None`: not JSON); the
@@ -82,7 +106,7 @@ async fn read(
     classes: &[String],
 ) -> Result<(Response, Option<Predicted>), BackendError> {
     let (parts, body) = resp.into_parts();
-    let bytes = match tokio::time::timeout(BODY_WAIT, body.collect()).await {
+    let bytes = match collect_within(body, BODY_WAIT).await {
         Ok(Ok(c)) => c.to_bytes(),
         Ok(Err(e)) => {
             return Err(BackendError::new(
@@ -207,6 +231,36 @@ fn open_inference(outputs: &[Value], classes: &[String]) -> Predicted {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn json_media_types_are_recognised_in_any_case() {
+        for t in [
+            "application/json",
+            "application/problem+json",
+            "Application/JSON; charset=utf-8",
+        ] {
+            assert!(names_json(t.as_bytes()), "{t}");
+        }
+        for t in ["text/plain", "", "jso", "application/x-ndjso"] {
+            assert!(!names_json(t.as_bytes()), "{t}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_buffered_answer_is_collected_and_a_stalled_one_times_out() {
+        let full = Full::new(Bytes::from_static(b"{}"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let read = collect_within(full, Duration::from_secs(1)).await;
+        let bytes = read.expect("in time").expect("read").to_bytes();
+        assert_eq!(&bytes[..], b"{}");
+        let stalled = http_body_util::StreamBody::new(futures_util::stream::pending::<
+            Result<http_body::Frame<Bytes>, BoxError>,
+        >())
+        .boxed_unsync();
+        let read = collect_within(stalled, Duration::from_secs(1)).await;
+        assert!(read.is_err(), "a body that never ends times out");
+    }
 
     fn names() -> Vec<String> {
         ["setosa", "versicolor", "virginica"]

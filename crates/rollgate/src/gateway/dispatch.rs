@@ -76,8 +76,10 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
         latency,
     });
     if error.is_none() {
-        let id = String::from_utf8_lossy(request_id.as_bytes());
-        remember(gw, &svc, version, &id, predicted);
+        // Always visible ASCII (see `request_id`): `to_str` only checks that, unlike a lossy
+        // UTF-8 decoding.
+        let id = request_id.to_str().unwrap_or_default();
+        remember(gw, &svc, version, id, predicted);
     }
     if let Some(copy) = shadow {
         copy.send(compared);
