@@ -65,6 +65,8 @@ pub(crate) struct StatsView {
 pub(crate) struct ShadowView {
     #[serde(flatten)]
     pub(crate) sums: ShadowSums,
+    /// Mirrored requests the candidate failed, all kinds.
+    pub(crate) candidate_errors: u64,
     pub(crate) disagreement_rate: f64,
     /// Median of the candidate's latency over stable's, on the same requests.
     pub(crate) median_latency_ratio: Option<f64>,
@@ -175,6 +177,7 @@ fn outcomes(s: &VersionStats) -> StatsView {
         shadow: (sh.requests > 0 || sh.compared > 0).then(|| ShadowView {
             disagreement_rate: ratio(sh.disagreements as f64, sh.compared).unwrap_or(0.0),
             median_latency_ratio: median_ratio(&s.shadow().latency_pairs()),
+            candidate_errors: sh.candidate_errors(),
             sums: sh,
             examples: s.shadow().examples(),
         }),

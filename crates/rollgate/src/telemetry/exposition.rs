@@ -178,29 +178,33 @@ fn encode_errors(
     all: &[(VersionKey, Arc<VersionStats>)],
 ) -> Result<(), std::fmt::Error> {
     let help = "Failed requests, by version and kind (bad_request is the client's fault).";
-    by_kind(enc, "request_errors", help, all, |s, k| s.errors(k))?;
+    by_kind(enc, "request_errors", help, all, |s| {
+        ErrorKind::ALL.map(|k| s.errors(k))
+    })?;
     let help =
         "Mirrored copies the mirrored version failed to answer, by kind: never seen by users.";
-    by_kind(enc, "shadow_errors", help, all, |s, k| {
-        s.shadow().sums().errors(k)
+    by_kind(enc, "shadow_errors", help, all, |s| {
+        s.shadow().sums().errors
     })
 }
 
-/// A counter family with one series per version and error kind.
+/// A counter family with one series per version and error kind. `read` gives a version's
+/// counts by kind in one reading (indexed by [`ErrorKind`]): the shadow's sit behind a lock.
 fn by_kind(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     all: &[(VersionKey, Arc<VersionStats>)],
-    read: impl Fn(&VersionStats, ErrorKind) -> u64,
+    read: impl Fn(&VersionStats) -> [u64; 5],
 ) -> Result<(), std::fmt::Error> {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (key, stats) in all {
+        let counts = read(stats);
         for kind in ErrorKind::ALL {
             let mut l = labels(key);
             l.push(("kind", kind.label()));
             m.encode_family(&l)?
-                .encode_counter::<NoLabelSet, _, u64>(&read(stats, kind), None)?;
+                .encode_counter::<NoLabelSet, _, u64>(&counts[kind.index()], None)?;
         }
     }
     Ok(())

@@ -303,6 +303,15 @@ impl Recorder {
 mod tests {
     use super::*;
 
+    /// Counts by kind are arrays indexed by `index()` and exposed in `ALL`'s order: the two
+    /// must agree.
+    #[test]
+    fn error_kinds_are_listed_in_index_order() {
+        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+        }
+    }
+
     #[test]
     fn in_flight_guard_counts_up_and_down() {
         let s = Arc::new(VersionStats::new(value_bounds(None)));

@@ -47,9 +47,8 @@ pub(crate) struct ShadowSums {
     /// the candidate's own requests in shadow mode, the trials of its error and
     /// invalid-output rates.
     pub(crate) requests: u64,
-    /// Those of `requests` the candidate failed.
-    pub(crate) candidate_errors: u64,
-    /// `candidate_errors` by kind (indexed like [`ErrorKind::ALL`]), for per-kind error checks.
+    /// Those of `requests` the candidate failed, by kind (indexed by [`ErrorKind`]); the API
+    /// shows their total ([`ShadowSums::candidate_errors`]).
     #[serde(skip)]
     pub(crate) errors: [u64; 5],
     pub(crate) paired: PairedCorrect,
@@ -59,6 +58,11 @@ impl ShadowSums {
     /// Failed mirrored requests of one kind.
     pub(crate) fn errors(&self, kind: ErrorKind) -> u64 {
         self.errors[kind.index()]
+    }
+
+    /// Failed mirrored requests, all kinds.
+    pub(crate) fn candidate_errors(&self) -> u64 {
+        self.errors.iter().sum()
     }
 }
 
@@ -104,7 +108,6 @@ impl Shadow {
         let sums = &mut self.lock().sums;
         sums.requests += 1;
         if let Some(kind) = error {
-            sums.candidate_errors += 1;
             sums.errors[kind.index()] += 1;
         }
     }
@@ -163,7 +166,7 @@ mod tests {
         s.record_request(None);
         s.record_request(Some(ErrorKind::Timeout));
         let sums = s.sums();
-        assert_eq!((sums.requests, sums.candidate_errors), (2, 1));
+        assert_eq!((sums.requests, sums.candidate_errors()), (2, 1));
         assert_eq!(sums.errors(ErrorKind::Timeout), 1);
         assert_eq!(sums.errors(ErrorKind::Model), 0);
         assert_eq!((sums.compared, sums.disagreements), (50, 25));
