@@ -10,13 +10,13 @@
 //! | absolute bound on a mean (`mae`, `mean_reward`) | normal interval of the mean, the same way |
 //! | latency relative | Mann–Whitney U (one-sided) plus the percentile ratio as effect size, as Kayenta; Wilcoxon signed-rank on shadow pairs; only with `min_samples` |
 //! | accuracy relative on shadow pairs | McNemar on paired correctness, while the pairs are at least as many as the candidate's own labelled answers (after a shadow phase the canary's served answers take over) |
+//! | absolute latency, `rmse`, drift (PSI, JS), `shadow_mae` | the point value, once `min_samples` are in; drift and shadow above `noise_floor` |
 //!
 //! The rank tests and McNemar are fixed-horizon tests, repeated at every look: the k-th one
 //! runs at level α / (k (k + 1)), levels that sum to α over any number of looks (a Bonferroni
 //! split in the spirit of α-spending, Lan & DeMets, Biometrika 1983), so repeating them does
 //! not inflate false failures. Real regressions are far beyond these levels within a few
 //! looks (a 1.5× slower p95 on 100 requests gives p < 10⁻⁹).
-//! | absolute latency, `rmse`, drift (PSI, JS), `shadow_mae` | the point value, once `min_samples` are in; drift and shadow above `noise_floor` |
 //!
 //! # One error budget for the whole template
 //!

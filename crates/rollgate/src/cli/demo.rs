@@ -39,11 +39,19 @@ pub(crate) struct DemoArgs {
     keep_running: bool,
 }
 
-fn parse_speed(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if (0.1..=20.0).contains(&s) => Ok(s),
-        Ok(s) => Err(format!("{s} is outside 0.1 to 20")),
-        Err(e) => Err(e.to_string()),
+/// Why `--speed` was refused.
+#[derive(Debug, thiserror::Error)]
+enum SpeedError {
+    #[error("{0} is outside 0.1 to 20")]
+    OutOfRange(f64),
+    #[error(transparent)]
+    NotANumber(#[from] std::num::ParseFloatError),
+}
+
+fn parse_speed(text: &str) -> Result<f64, SpeedError> {
+    match text.parse::<f64>()? {
+        s if (0.1..=20.0).contains(&s) => Ok(s),
+        s => Err(SpeedError::OutOfRange(s)),
     }
 }
 

@@ -31,7 +31,24 @@ pub(crate) const DELAY_MS: std::ops::RangeInclusive<u64> = 200..=1500;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TrafficError {
     #[error("iris-all.csv line {line}: {problem}")]
-    BadRow { line: usize, problem: String },
+    BadRow { line: usize, problem: RowError },
+}
+
+/// What is wrong with one row of the embedded CSV.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RowError {
+    #[error("expected 5 cells, got {0}")]
+    Cells(usize),
+    #[error("`{cell}`: {source}")]
+    Feature {
+        cell: String,
+        source: std::num::ParseFloatError,
+    },
+    #[error("label `{cell}`: {source}")]
+    Label {
+        cell: String,
+        source: std::num::ParseIntError,
+    },
 }
 
 /// One iris flower: four measurements and its class index.
@@ -57,15 +74,23 @@ pub(crate) fn rows() -> Result<Arc<[Row]>, TrafficError> {
         .collect()
 }
 
-fn parse_row(line: &str) -> Result<Row, String> {
+fn parse_row(line: &str) -> Result<Row, RowError> {
     let cells: Vec<&str> = line.split(',').map(str::trim).collect();
     let [a, b, c, d, label] = cells[..] else {
-        return Err(format!("expected 5 cells, got {}", cells.len()));
+        return Err(RowError::Cells(cells.len()));
     };
-    let f = |s: &str| s.parse::<f32>().map_err(|e| format!("`{s}`: {e}"));
+    let f = |s: &str| {
+        s.parse::<f32>().map_err(|source| RowError::Feature {
+            cell: s.to_owned(),
+            source,
+        })
+    };
     Ok(Row {
         features: [f(a)?, f(b)?, f(c)?, f(d)?],
-        label: label.parse().map_err(|e| format!("label `{label}`: {e}"))?,
+        label: label.parse().map_err(|source| RowError::Label {
+            cell: label.to_owned(),
+            source,
+        })?,
     })
 }
 
