@@ -9,5 +9,7 @@ scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The bench report's statistics (medians, ratios, goals) on fixtures.
+python3 -m unittest discover -s bench
 # Every fuzz target for a bounded time (FUZZ_SECONDS each; 20 here to keep the suite short).
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
