@@ -1,6 +1,7 @@
 //! The operator verbs: each calls the control API and prints a table (or the JSON as is).
 
 use super::client::{AdminClient, CallError};
+use super::out::outln;
 use super::{Output, VersionsCmd};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::{json, Value};
@@ -44,7 +45,7 @@ pub(crate) async fn status(
 }
 
 fn print_service(svc: &Value) {
-    println!(
+    outln!(
         "service {}  revision {}  stable {}  candidate {}",
         svc["name"].as_str().unwrap_or("?"),
         svc["revision"],
@@ -76,9 +77,9 @@ fn print_service(svc: &Value) {
             format!("{:.2}", s["p99_ms"].as_f64().unwrap_or(0.0)),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     print_rollout_line(&svc["rollout"]);
-    println!();
+    outln!();
 }
 
 /// One line on the service's rollout, if it has one.
@@ -87,7 +88,7 @@ fn print_rollout_line(r: &Value) {
         return;
     }
     let steps = r["steps"].as_array().map_or(0, Vec::len);
-    println!(
+    outln!(
         "rollout {} {}: {} at step {}/{} ({}), candidate {}%",
         text(&r["strategy"]),
         text(&r["id"]),
@@ -118,7 +119,7 @@ fn text(v: &Value) -> String {
 }
 
 fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Prints the service a change left behind.
@@ -126,7 +127,7 @@ fn changed(doc: &Value, out: Output, what: &str) {
     match out {
         Output::Json => print_json(doc),
         Output::Table => {
-            println!("{what}");
+            outln!("{what}");
             print_service(doc);
         }
     }
@@ -256,7 +257,7 @@ pub(crate) async fn events(
             text(&e["kind"]),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(())
 }
 

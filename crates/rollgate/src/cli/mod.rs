@@ -7,10 +7,12 @@
 mod admin;
 mod client;
 mod demo;
+mod out;
 mod rollout;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use client::{AdminClient, CallError};
+use out::out;
 use std::path::PathBuf;
 
 /// Rollgate routes prediction traffic between model versions, measures each side by side and
@@ -220,16 +222,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Simulate { runs, seed } => {
             use rollgate_core::analysis::simulate::{simulate, SimulationConfig};
             let report = simulate(&SimulationConfig::standard(seed, runs.max(1)));
-            print!("{}", report.render_table());
+            out!("{}", report.render_table());
             return Ok(0);
         }
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "rollgate",
-                &mut std::io::stdout(),
-            );
+            // Into a buffer first: clap_complete panics on a write error such as a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rollgate", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             return Ok(0);
         }
         other => other,

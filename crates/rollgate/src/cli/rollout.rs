@@ -2,6 +2,7 @@
 //! style of `kubectl argo rollouts`.
 
 use super::client::{AdminClient, CallError};
+use super::out::{out, outln};
 use super::Output;
 use clap::Subcommand;
 use serde_json::Value;
@@ -55,7 +56,7 @@ pub(crate) fn show(cmd: &PlanCmd) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("plan `{}`: {e}", file.display()))?;
     let plan = rollgate_core::rollout::parse_plan(&text)
         .map_err(|e| anyhow::anyhow!("plan `{}`: {e}", file.display()))?;
-    print!("{plan}");
+    out!("{plan}");
     Ok(())
 }
 
@@ -81,7 +82,7 @@ pub(crate) async fn run(c: &AdminClient, cmd: RolloutCmd, out: Output) -> Result
         RolloutCmd::Promote { service, .. } => verb(c, &base(&service), "promote").await?,
     };
     match out {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default()),
         Output::Table => print_rollout(&doc["rollout"]),
     }
     Ok(())
@@ -93,11 +94,11 @@ async fn verb(c: &AdminClient, base: &str, verb: &str) -> Result<Value, CallErro
 
 fn print_rollout(r: &Value) {
     if r.is_null() {
-        println!("no rollout");
+        outln!("no rollout");
         return;
     }
     let s = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    println!(
+    outln!(
         "rollout {}  {} → {}  strategy {}  phase {}",
         s(&r["id"]),
         s(&r["stable"]),
@@ -105,7 +106,7 @@ fn print_rollout(r: &Value) {
         s(&r["strategy"]),
         s(&r["phase"]),
     );
-    println!(
+    outln!(
         "candidate {}%  mirror {}%  step elapsed {:.0} s",
         s(&r["candidate_percent"]),
         s(&r["mirror_percent"]),
@@ -113,7 +114,7 @@ fn print_rollout(r: &Value) {
     );
     let rolling = &r["rolling"];
     if !rolling.is_null() {
-        println!(
+        outln!(
             "rolling batch {}/{}  {} of {} instances replaced  {} new ready in the batch",
             rolling["batch"],
             rolling["batches"],
@@ -125,10 +126,10 @@ fn print_rollout(r: &Value) {
     let current = r["step"].as_u64().unwrap_or(0);
     for (i, step) in r["steps"].as_array().into_iter().flatten().enumerate() {
         let mark = if i as u64 == current { "▶" } else { " " };
-        println!(" {mark} {i:>2}. {}", s(step));
+        outln!(" {mark} {i:>2}. {}", s(step));
     }
     for v in r["verdicts"].as_array().into_iter().flatten().rev().take(5) {
-        println!(
+        outln!(
             "   verdict step {}: {} — {}",
             v["step"],
             s(&v["outcome"]),
@@ -136,6 +137,6 @@ fn print_rollout(r: &Value) {
         );
     }
     if let Some(text) = r["report"]["text"].as_str() {
-        println!("\n{text}");
+        outln!("\n{text}");
     }
 }

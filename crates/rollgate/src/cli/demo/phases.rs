@@ -8,6 +8,7 @@ use super::http::DataClient;
 use super::summary::PhaseRow;
 use super::traffic::{Generator, Row};
 use crate::cli::client::AdminClient;
+use crate::cli::out::outln;
 use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -27,7 +28,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// Prints a line above the progress bars (printed even when they are hidden).
     pub(crate) fn say(&self, text: &str) {
-        self.multi.suspend(|| println!("{text}"));
+        self.multi.suspend(|| outln!("{text}"));
     }
 }
 
