@@ -142,6 +142,7 @@ fuzz_target!(|input: Input| {
         sticky_key: input.sticky_key.as_deref(),
         canary_header: canary,
         pinned: pinned.as_deref(),
+        flag: None,
     };
     let draws = Draws {
         route: input.route_draw,

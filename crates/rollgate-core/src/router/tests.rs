@@ -217,3 +217,126 @@ proptest! {
         prop_assert!(t.weight(d.serve) > 0);
     }
 }
+
+/// A service mirroring 100% to v2 whose flag `new-model` sends the user `alice` to v2 and
+/// everyone else to v1.
+fn mirrored_with_flag() -> (RouteTable, ServiceFlags) {
+    let t = RouteSpec {
+        versions: vec!["v1".into(), "v2".into()],
+        weights: vec![("v1".into(), 10_000)],
+        mirror: Some(("v2".into(), 10_000)),
+        overrides: Overrides {
+            canary_header: Some("x-canary".into()),
+            pin_cookie: None,
+        },
+        ..RouteSpec::default()
+    }
+    .build()
+    .expect("valid table");
+    let set = crate::flags::FlagSet::from_yaml(
+        "flags:
+  new-model:
+    enabled: true
+    variants: { stable: v1, candidate: v2 }
+    default_variant: stable
+    off_variant: stable
+    targets: { candidate: [alice] }
+",
+    )
+    .expect("valid flags");
+    let flags = ServiceFlags {
+        route_by: "new-model".into(),
+        set: std::sync::Arc::new(set),
+    };
+    (t, flags)
+}
+
+#[test]
+fn a_flag_choosing_the_mirror_target_serves_it_without_a_copy() {
+    let (t, flags) = mirrored_with_flag();
+    let alice = Context::with_key("alice");
+    let facts = RequestFacts {
+        flag: Some(FlagFacts {
+            flags: &flags,
+            context: &alice,
+        }),
+        ..RequestFacts::default()
+    };
+    let d = decide(&t, &facts, draws(0));
+    assert_eq!(
+        (d.serve, d.reason, d.mirror),
+        (VersionIdx(1), Reason::Flag, None)
+    );
+    let carol = Context::with_key("carol");
+    let facts = RequestFacts {
+        flag: Some(FlagFacts {
+            flags: &flags,
+            context: &carol,
+        }),
+        ..RequestFacts::default()
+    };
+    let d = decide(&t, &facts, draws(0));
+    assert_eq!((d.serve, d.reason), (VersionIdx(0), Reason::Flag));
+    assert_eq!(
+        d.mirror,
+        Some(VersionIdx(1)),
+        "stable's requests are mirrored"
+    );
+}
+
+#[test]
+fn overrides_win_over_the_flag() {
+    let (t, flags) = mirrored_with_flag();
+    let carol = Context::with_key("carol");
+    let facts = RequestFacts {
+        canary_header: Some("always"),
+        flag: Some(FlagFacts {
+            flags: &flags,
+            context: &carol,
+        }),
+        ..RequestFacts::default()
+    };
+    let d = decide(&t, &facts, draws(0));
+    assert_eq!(
+        (d.serve, d.reason, d.mirror),
+        (VersionIdx(1), Reason::ForcedCandidate, None)
+    );
+}
+
+#[test]
+fn a_flag_naming_no_version_of_the_table_leaves_the_weights() {
+    let (t, mut flags) = mirrored_with_flag();
+    flags.route_by = "no-such-flag".into();
+    let alice = Context::with_key("alice");
+    let facts = RequestFacts {
+        flag: Some(FlagFacts {
+            flags: &flags,
+            context: &alice,
+        }),
+        ..RequestFacts::default()
+    };
+    assert_eq!(decide(&t, &facts, draws(0)).reason, Reason::Weighted);
+}
+
+proptest! {
+    /// Whatever the facts, draws and flag outcome, a request is never mirrored to the
+    /// version that serves it.
+    #[test]
+    fn the_mirror_is_never_the_served_version(
+        user in "[a-z]{1,8}",
+        alice in any::<bool>(),
+        header in prop::option::of(prop_oneof![Just("always"), Just("never"), Just("x")]),
+        route in 0u32..10_000,
+        mirror in 0u32..10_000,
+    ) {
+        let (t, flags) = mirrored_with_flag();
+        let ctx = Context::with_key(if alice { "alice" } else { &user });
+        let facts = RequestFacts {
+            canary_header: header,
+            flag: Some(FlagFacts { flags: &flags, context: &ctx }),
+            ..RequestFacts::default()
+        };
+        let d = decide(&t, &facts, Draws { route, mirror });
+        prop_assert_ne!(d.mirror, Some(d.serve));
+    }
+}

@@ -45,16 +45,20 @@ pub(crate) struct Call {
 pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiError> {
     let svc = Arc::clone(&call.service);
     let facts = route_facts(gw, &svc, &mut call).await?;
-    let mut decision = decide(&svc.route, &facts.view(), draws());
-    if let Some(serve) = flagged(
-        &svc,
-        &call.headers,
-        facts.view().sticky_key,
-        decision.reason,
-    ) {
-        decision.serve = serve;
-        decision.reason = rollgate_core::router::Reason::Flag;
-    }
+    let decision = {
+        let mut view = facts.view();
+        // Built only for a service that routes by a flag: the others pay nothing for flags.
+        let context = svc
+            .flags
+            .as_ref()
+            .map(|_| facts::flag_context(view.sticky_key, &call.headers));
+        view.flag = svc
+            .flags
+            .as_ref()
+            .zip(context.as_ref())
+            .map(|(flags, context)| rollgate_core::router::FlagFacts { flags, context });
+        decide(&svc.route, &view, draws())
+    };
     let version = svc.version(decision.serve);
     let shadow = match decision.mirror {
         Some(target) => mirror::prepare(gw, &svc, target, &mut call).await?,
@@ -96,34 +100,6 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
         response.status(),
     );
     Ok(response)
-}
-
-/// The version the service's routing flag picks, if it has one and no explicit override
-/// (`x-canary`, a pin) already decided. The evaluation context is the user key (the route's
-/// sticky key, else the `x-user-id` header) and the request's headers by lower-case name.
-fn flagged(
-    svc: &ServiceRuntime,
-    headers: &HeaderMap,
-    sticky: Option<&str>,
-    reason: rollgate_core::router::Reason,
-) -> Option<rollgate_core::route::VersionIdx> {
-    use rollgate_core::router::Reason;
-    let flags = svc.flags.as_ref()?;
-    if !matches!(reason, Reason::Sticky | Reason::Weighted) {
-        return None;
-    }
-    let key = sticky.or_else(|| headers.get("x-user-id").and_then(|v| v.to_str().ok()));
-    let mut ctx = key.map_or_else(
-        rollgate_core::flags::Context::new,
-        rollgate_core::flags::Context::with_key,
-    );
-    for (name, value) in headers {
-        if let Ok(v) = value.to_str() {
-            ctx.set(name.as_str(), v);
-        }
-    }
-    let version = flags.set.evaluate(&flags.route_by, &ctx).version?;
-    svc.route.index_of(version)
 }
 
 /// Keeps the answer for feedback that may come later.

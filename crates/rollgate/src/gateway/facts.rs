@@ -21,6 +21,7 @@ impl OwnedFacts {
             sticky_key: self.sticky_key.as_deref(),
             canary_header: self.canary_header.as_deref(),
             pinned: self.pinned.as_deref(),
+            flag: None,
         }
     }
 
@@ -28,6 +29,25 @@ impl OwnedFacts {
     pub(crate) fn pin(&mut self, version: &str) {
         self.pinned = Some(version.to_owned());
     }
+}
+
+/// The evaluation context of a service's routing flag: the user key (the route's sticky key,
+/// else the `x-user-id` header) and the request's headers by lower-case name.
+pub(crate) fn flag_context<'a>(
+    sticky: Option<&'a str>,
+    headers: &'a HeaderMap,
+) -> rollgate_core::flags::Context<'a> {
+    let key = sticky.or_else(|| headers.get("x-user-id").and_then(|v| v.to_str().ok()));
+    let mut ctx = key.map_or_else(
+        rollgate_core::flags::Context::new,
+        rollgate_core::flags::Context::with_key,
+    );
+    for (name, value) in headers {
+        if let Ok(v) = value.to_str() {
+            ctx.set(name.as_str(), v);
+        }
+    }
+    ctx
 }
 
 /// True when the sticky key lives in the JSON body, which must then be read before routing.
@@ -130,7 +150,8 @@ mod tests {
             RequestFacts {
                 sticky_key: Some("u1"),
                 canary_header: Some("always"),
-                pinned: Some("v2")
+                pinned: Some("v2"),
+                flag: None,
             }
         );
     }
