@@ -38,7 +38,7 @@ mod validate;
 
 pub use duration::{fmt_duration, parse_duration};
 pub use event::{Action, ConcludeReason, Event, InstanceReport, Notification, NotifyKind};
-pub use machine::{reconcile, step, Transition};
+pub use machine::{reconcile, step, Ignored, Transition};
 pub use plan::{
     parse_plan, AbortPolicy, BlueGreen, Canary, Plan, PlanError, Shadow, Stage,
     DEFAULT_ANALYSIS_WINDOW_MS, DEFAULT_CANARY_BPS,

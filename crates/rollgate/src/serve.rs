@@ -6,7 +6,7 @@ use crate::backend::builtin;
 use crate::cli::ServeArgs;
 use crate::control::api::{self, Admin};
 use crate::control::auth::{self, Token};
-use crate::control::plane::{Boot, ControlPlane};
+use crate::control::plane::{Boot, Booted, ControlPlane};
 use crate::controller::webhook::WebhookConfig;
 use crate::controller::{Controller, Settings};
 use crate::gateway;
@@ -115,7 +115,11 @@ pub(crate) async fn start(
         .await
         .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
     tracing::info!(dir = %data_dir.display(), "store opened");
-    let plane = ControlPlane::boot(Boot {
+    let Booted {
+        plane,
+        gateway,
+        recorder,
+    } = ControlPlane::boot(Boot {
         store: Arc::new(store),
         config: config.services.clone(),
         base,
@@ -128,21 +132,27 @@ pub(crate) async fn start(
     })
     .await
     .context("loading services")?;
-    for svc in plane.gateway().snapshot().services.values() {
+    for svc in gateway.snapshot().services.values() {
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
-    let controller = start_controller(&plane, &config).await?;
+    let controller = start_controller(&plane, &recorder, &config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
     tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
-    let data_app = gateway::routes(Arc::clone(plane.gateway()));
+    let data_app = gateway::routes(gateway);
     let limits = conn::HttpLimits::of(&config);
     let data_task = workers::spawn(data, data_app, limits, stop_rx.clone())?;
     let (admin_addr, token) = admin_binding(&config);
-    let admin = bind(admin_addr, "admin").await?;
-    let admin_addr = admin.local_addr()?;
-    let admin_app = admin_routes(&plane, &controller, &config, token);
-    let admin_task = spawn_server(admin, admin_app, limits, stop_rx);
+    let listener = bind(admin_addr, "admin").await?;
+    let admin_addr = listener.local_addr()?;
+    let admin = Admin {
+        plane,
+        controller,
+        recorder,
+        default_service: config.default_service.as_str().into(),
+    };
+    let admin_app = admin_routes(admin, &config, token);
+    let admin_task = spawn_server(listener, admin_app, limits, stop_rx);
     Ok(Running {
         data_addr,
         admin_addr,
@@ -175,6 +185,7 @@ fn admin_binding(config: &Config) -> (SocketAddr, Token) {
 /// template unless the config redefines it.
 async fn start_controller(
     plane: &Arc<ControlPlane>,
+    recorder: &Arc<crate::telemetry::Recorder>,
     config: &Config,
 ) -> anyhow::Result<Arc<Controller>> {
     let mut templates = crate::controller::builtin_templates()?;
@@ -189,7 +200,7 @@ async fn start_controller(
         },
     };
     let source: Arc<dyn MetricSource> = match &config.metrics {
-        MetricsSpec::Local => Arc::new(LocalSource::new(Arc::clone(plane.recorder()))),
+        MetricsSpec::Local => Arc::new(LocalSource::new(Arc::clone(recorder))),
         MetricsSpec::Prometheus { url, queries } => {
             tracing::info!(url = %url, "analysis windows are read from Prometheus");
             Arc::new(PrometheusSource::new(url, queries, QUERY_TIMEOUT))
@@ -200,17 +211,7 @@ async fn start_controller(
         .context("loading rollouts")
 }
 
-fn admin_routes(
-    plane: &Arc<ControlPlane>,
-    controller: &Arc<Controller>,
-    config: &Config,
-    token: Token,
-) -> Router {
-    let admin = Admin {
-        plane: Arc::clone(plane),
-        controller: Arc::clone(controller),
-        default_service: config.default_service.as_str().into(),
-    };
+fn admin_routes(admin: Admin, config: &Config, token: Token) -> Router {
     api::routes(admin)
         .layer(axum::middleware::from_fn_with_state(token, auth::layer))
         .merge(api::public_routes())

@@ -16,3 +16,20 @@ pub enum Outcome {
     /// Not enough evidence either way yet.
     Inconclusive,
 }
+
+impl Outcome {
+    /// The outcome as reports and records name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

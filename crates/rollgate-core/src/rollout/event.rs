@@ -153,6 +153,15 @@ pub enum ConcludeReason {
     Deadline,
 }
 
+impl std::fmt::Display for ConcludeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConcludeReason::SampleSize => "every variant reached the sample size",
+            ConcludeReason::Deadline => "the deadline passed",
+        })
+    }
+}
+
 /// Webhook kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

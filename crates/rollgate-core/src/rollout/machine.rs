@@ -27,6 +27,24 @@ pub struct Transition {
     pub state: RolloutState,
     /// What the caller must do, in order.
     pub actions: Vec<Action>,
+    /// Set when the event did not apply in the rollout's phase, with why: an operator verb
+    /// refused is answered with this.
+    pub ignored: Option<Ignored>,
+}
+
+/// An event the machine did not act on, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    /// The event's snake-case name (`pause`, `approve`...).
+    pub event: &'static str,
+    /// Why it did not apply, in words.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Ignored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ignored: {}", self.event, self.reason)
+    }
 }
 
 /// Applies one event at time `now`.
@@ -35,6 +53,7 @@ pub fn step(state: &RolloutState, event: Event, now: UnixMillis) -> Transition {
         s: state.clone(),
         actions: Vec::new(),
         now,
+        ignored: None,
     };
     if state.phase.is_terminal() {
         if event_is_tick(&event) {
@@ -84,6 +103,7 @@ pub fn reconcile(state: &RolloutState) -> Vec<Action> {
         s: state.clone(),
         actions: Vec::new(),
         now: state.clock.started_at,
+        ignored: None,
     };
     cx.restore_traffic();
     progress::restart_work(&mut cx);
@@ -95,6 +115,7 @@ struct Ctx {
     s: RolloutState,
     actions: Vec<Action>,
     now: UnixMillis,
+    ignored: Option<Ignored>,
 }
 
 impl Ctx {
@@ -102,6 +123,7 @@ impl Ctx {
         Transition {
             state: self.s,
             actions: self.actions,
+            ignored: self.ignored,
         }
     }
 
@@ -141,14 +163,20 @@ impl Ctx {
         format!("step {}/{} ({kind})", self.s.index + 1, self.s.steps.len())
     }
 
+    /// The event does not apply in this phase: recorded, and told to the caller.
     fn ignored(&mut self, event: &Event) {
-        let what = event_name(event);
-        let text = format!(
-            "ignored {what}: rollout is {:?} at {}",
-            self.s.phase,
-            self.at()
-        );
-        self.record(text);
+        let reason = format!("the rollout is {} at {}", self.s.phase.name(), self.at());
+        self.refused(event, reason);
+    }
+
+    /// The event does not apply, for `reason`: recorded, and told to the caller.
+    fn refused(&mut self, event: &Event, reason: String) {
+        let ignored = Ignored {
+            event: event_name(event),
+            reason,
+        };
+        self.record(ignored.to_string());
+        self.ignored = Some(ignored);
     }
 
     fn push_verdict(&mut self, v: Verdict) {

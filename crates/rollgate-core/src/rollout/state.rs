@@ -64,6 +64,22 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// The phase's name as the API, the CLI and the event log show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Progressing => "progressing",
+            Phase::Analysing => "analysing",
+            Phase::Paused { .. } => "paused",
+            Phase::Concluding => "concluding",
+            Phase::Aborting { .. } => "aborting",
+            Phase::Promoted => "promoted",
+            Phase::RolledBack { .. } => "rolled_back",
+            Phase::Aborted => "aborted",
+            Phase::Concluded { .. } => "concluded",
+        }
+    }
+
     /// Whether no event can change the rollout any more.
     pub fn is_terminal(&self) -> bool {
         matches!(
@@ -112,6 +128,17 @@ pub enum RollbackReason {
     InstanceFailed,
     /// An A/B test set to promote its winner found none.
     NoWinner,
+}
+
+impl std::fmt::Display for RollbackReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RollbackReason::AnalysisFailed => "the analysis failed",
+            RollbackReason::SmokeFailed => "a smoke check failed",
+            RollbackReason::InstanceFailed => "a new instance failed",
+            RollbackReason::NoWinner => "the A/B test found no winner",
+        })
+    }
 }
 
 /// Traffic split the rollout has set.

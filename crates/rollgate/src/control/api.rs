@@ -24,6 +24,8 @@ pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 pub(crate) struct Admin {
     pub(crate) plane: Arc<ControlPlane>,
     pub(crate) controller: Arc<crate::controller::Controller>,
+    /// The per-version statistics the service views show (read-only).
+    pub(crate) recorder: Arc<crate::telemetry::Recorder>,
     pub(crate) default_service: Arc<str>,
 }
 
@@ -37,6 +39,7 @@ impl From<ControlError> for ApiError {
             ControlError::BadModel(_) => (StatusCode::BAD_REQUEST, "bad_model"),
             ControlError::Load(_) => (StatusCode::BAD_REQUEST, "bad_model"),
             ControlError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
+            ControlError::Assemble(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -150,7 +153,7 @@ async fn not_found(req: Request) -> ApiError {
 }
 
 async fn list_services(State(admin): State<Admin>) -> Json<serde_json::Value> {
-    let recorder = admin.plane.recorder();
+    let recorder = &admin.recorder;
     let views: Vec<_> = admin
         .plane
         .services()
@@ -166,8 +169,7 @@ async fn get_service(
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
     let state = admin.plane.service(&service).await?;
-    let body =
-        serde_json::to_value(view::service(&state, admin.plane.recorder())).unwrap_or_default();
+    let body = serde_json::to_value(view::service(&state, &admin.recorder)).unwrap_or_default();
     Ok(tagged(state.revision, body))
 }
 
@@ -179,8 +181,7 @@ pub(crate) async fn changed(
     change: Change,
 ) -> Result<Response, ApiError> {
     let state = admin.plane.change(service, expected, change, "api").await?;
-    let body =
-        serde_json::to_value(view::service(&state, admin.plane.recorder())).unwrap_or_default();
+    let body = serde_json::to_value(view::service(&state, &admin.recorder)).unwrap_or_default();
     Ok(tagged(state.revision, body))
 }
 

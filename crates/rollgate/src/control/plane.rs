@@ -1,16 +1,22 @@
-//! The control plane: the one place that changes what serves.
+//! The control plane: the one place that changes what serves and what is stored.
 //!
 //! A change is computed by the pure catalog (`rollgate_core::catalog::apply`), its new backends
-//! are loaded and warmed aside, it is committed to the store with its event, and only then is
-//! the new snapshot swapped into the gateway. A failure at any step leaves the service as it
-//! was; a crash between commit and swap is harmless because start-up rebuilds from the store.
+//! are loaded and warmed aside, the new snapshot is assembled aside, the change is committed to
+//! the store with its event, and only then is the snapshot swapped into the gateway. A failure
+//! at any step leaves the service as it was; a crash between commit and swap is harmless
+//! because start-up rebuilds from the store.
+//!
+//! Nothing else writes: the rollout controller stores its rollouts and notes through
+//! [`ControlPlane::save_rollout`] and [`ControlPlane::note`], and a rolling update swaps
+//! instance sets through [`ControlPlane::set_instances`]. The gateway and the recorder are
+//! handed out once, at boot, to what serves them.
 
 use super::loader::{self, LoadError, SHA_PREFIX};
 use super::seed::{self, to_stored, SeedError};
 use crate::gateway::snapshot::{Backends, Snapshot};
 use crate::gateway::Gateway;
 use crate::store::{BlobInfo, Event, EventQuery, NewEvent, Store, StoreError};
-use crate::telemetry::Recorder;
+use crate::telemetry::{Recorder, VersionKey, VersionStats};
 use rollgate_core::catalog::{apply, Change, ChangeError, ServiceState};
 use rollgate_core::config::{
     service_file, service_from_file, ConfigError, ServiceSpec, VersionSource,
@@ -42,6 +48,8 @@ pub(crate) enum ControlError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Store(StoreError),
+    #[error("the change cannot be served: {0}")]
+    Assemble(#[from] crate::gateway::snapshot::NotLoaded),
 }
 
 impl From<StoreError> for ControlError {
@@ -93,6 +101,23 @@ pub(crate) struct ControlPlane {
     max_model_bytes: usize,
 }
 
+/// A booted plane with the data plane it drives and the statistics it records into: the
+/// server hands the gateway to the data port and the recorder to the metric source, once.
+pub(crate) struct Booted {
+    pub(crate) plane: Arc<ControlPlane>,
+    pub(crate) gateway: Arc<Gateway>,
+    pub(crate) recorder: Arc<Recorder>,
+}
+
+/// Why a rolling update's instance set could not be put in place.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InstancesError {
+    #[error("no version `{version}` of service `{service}` is loaded")]
+    NotLoaded { service: String, version: String },
+    #[error("version `{0}` is not an HTTP upstream: it has no instances to replace")]
+    NotHttp(String),
+}
+
 /// What the plane is started with.
 pub(crate) struct Boot<'a> {
     pub(crate) store: Arc<dyn Store>,
@@ -106,7 +131,7 @@ pub(crate) struct Boot<'a> {
 
 impl ControlPlane {
     /// Reconciles the config with the store, loads every version and builds the gateway.
-    pub(crate) async fn boot(boot: Boot<'_>) -> Result<Arc<Self>, BootError> {
+    pub(crate) async fn boot(boot: Boot<'_>) -> Result<Booted, BootError> {
         let store = boot.store;
         let stored = load_states(store.as_ref()).await?;
         for mut spec in boot.config {
@@ -131,29 +156,98 @@ impl ControlPlane {
             boot.max_body,
             boot.ledger,
         ));
-        Ok(Arc::new(Self {
+        let plane = Arc::new(Self {
             store,
-            gateway,
-            recorder,
+            gateway: Arc::clone(&gateway),
+            recorder: Arc::clone(&recorder),
             catalog: Mutex::new(Catalog { states, backends }),
             staged: loader::Staged::default(),
             max_model_bytes: boot.max_model_bytes,
-        }))
+        });
+        Ok(Booted {
+            plane,
+            gateway,
+            recorder,
+        })
     }
 
-    /// The data plane this control plane drives.
-    pub(crate) fn gateway(&self) -> &Arc<Gateway> {
-        &self.gateway
+    /// A version's statistics (read-only), if the version serves.
+    pub(crate) fn stats(&self, service: &str, version: &str) -> Option<Arc<VersionStats>> {
+        self.recorder.find(&VersionKey {
+            service: service.to_owned(),
+            version: version.to_owned(),
+        })
     }
 
-    /// The durable store.
-    pub(crate) fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// Sends one smoke request to a version of the live snapshot: its answer and latency.
+    pub(crate) async fn smoke(
+        &self,
+        service: &str,
+        version: &str,
+        body: &str,
+    ) -> Result<(serde_json::Value, std::time::Duration), crate::gateway::smoke::SmokeError> {
+        self.gateway.smoke(service, version, body).await
     }
 
-    /// The per-version statistics.
-    pub(crate) fn recorder(&self) -> &Arc<Recorder> {
-        &self.recorder
+    /// The stored rollouts, by service, as the controller last saved them.
+    pub(crate) async fn stored_rollouts(
+        &self,
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.store.rollouts().await
+    }
+
+    /// Stores a service's rollout document, with its event when something happened.
+    pub(crate) async fn save_rollout(
+        &self,
+        service: &str,
+        doc: &serde_json::Value,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.store.save_rollout(service, doc, event).await
+    }
+
+    /// Writes a note to the event log.
+    pub(crate) async fn note(
+        &self,
+        service: &str,
+        actor: &str,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let event = NewEvent {
+            actor: actor.to_owned(),
+            service: Some(service.to_owned()),
+            kind: "rollout_note".into(),
+            before: None,
+            after: None,
+            detail: Some(json!({ "note": text })),
+        };
+        self.store.record(&event).await.map(|_| ())
+    }
+
+    /// Puts a rolling update's instance set in place in a live HTTP version, serialised with
+    /// every other change. Not stored: the rollout's stored progress implies it, and a restart
+    /// puts it back before the data port opens.
+    pub(crate) async fn set_instances(
+        &self,
+        service: &str,
+        version: &str,
+        urls: &[String],
+    ) -> Result<(), InstancesError> {
+        let catalog = self.catalog.lock().await;
+        let key = (service.to_owned(), version.to_owned());
+        let backend = catalog
+            .backends
+            .get(&key)
+            .ok_or_else(|| InstancesError::NotLoaded {
+                service: key.0.clone(),
+                version: key.1.clone(),
+            })?;
+        // The only caller of `as_http`: the plane owns the live backends.
+        let http = backend
+            .as_http()
+            .ok_or_else(|| InstancesError::NotHttp(version.to_owned()))?;
+        http.set_instances(urls);
+        Ok(())
     }
 
     /// Every service's state.
@@ -200,6 +294,10 @@ impl ControlPlane {
             .collect();
         states.push(&next);
         loader::sync(&states, &mut backends, self.store.as_ref(), &self.staged).await?;
+        // Assembled before the commit: a change whose snapshot cannot be built is refused with
+        // nothing stored, rather than stored and then not served.
+        let others = catalog.states.values().filter(|s| s.spec.name != service);
+        let snapshot = Snapshot::assemble(others.chain([&next]), &backends, &self.recorder)?;
         let event = NewEvent {
             actor: actor.to_owned(),
             service: Some(service.to_owned()),
@@ -215,16 +313,9 @@ impl ControlPlane {
             .await?;
         catalog.states.insert(service.to_owned(), next.clone());
         catalog.backends = backends;
-        self.swap(&catalog);
+        self.gateway.swap(snapshot);
         tracing::info!(service, change = change.kind(), revision = next.revision, route = %next.spec.route, actor, "change applied");
         Ok(next)
-    }
-
-    fn swap(&self, catalog: &Catalog) {
-        match Snapshot::assemble(catalog.states.values(), &catalog.backends, &self.recorder) {
-            Ok(snapshot) => self.gateway.swap(snapshot),
-            Err(e) => tracing::error!(error = %e, "snapshot not swapped"),
-        }
     }
 
     /// Checks and stores an uploaded model for a service: size, then a real load with the

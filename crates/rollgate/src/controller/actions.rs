@@ -2,9 +2,8 @@
 //! windows, smoke requests, promotion and rollback, notifications and notes.
 
 use super::analysis::{AnalysisRun, Pair};
-use super::{replace, report, rolling, route, Controller, RolloutError, Run};
-use crate::store::NewEvent;
-use rollgate_core::analysis::{AnalysisTemplate, Outcome};
+use super::{fleet, replace, report, route, Controller, RolloutError, Run};
+use rollgate_core::analysis::AnalysisTemplate;
 use rollgate_core::catalog::Change;
 use rollgate_core::config::VersionSpec;
 use rollgate_core::rollout::{Action, Batch, Event, SmokeCheck, Step};
@@ -32,14 +31,14 @@ pub(super) fn check_plan(
                 )));
             }
             Step::Rolling(_) => {
-                let refuse = |e: String| {
+                let refuse = |e: fleet::NotHttp| {
                     RolloutError::BadPlan(format!(
                         "steps[{i}]: {e}; a rolling update needs both versions to be HTTP \
                          upstreams (use a canary or blue/green plan otherwise)"
                     ))
                 };
-                rolling::live::instances_of(versions, stable).map_err(refuse)?;
-                let new = rolling::live::instances_of(versions, candidate).map_err(refuse)?;
+                fleet::instances_of(versions, stable).map_err(refuse)?;
+                let new = fleet::instances_of(versions, candidate).map_err(refuse)?;
                 instances = new.len() as u32;
             }
             _ => {}
@@ -234,12 +233,7 @@ impl Controller {
     async fn smoke(&self, service: &str, candidate: &str, checks: &[SmokeCheck]) -> Event {
         let mut failures = Vec::new();
         for (i, c) in checks.iter().enumerate() {
-            match self
-                .plane
-                .gateway()
-                .smoke(service, candidate, &c.body)
-                .await
-            {
+            match self.plane.smoke(service, candidate, &c.body).await {
                 Err(e) => failures.push(format!("check {i}: {e}")),
                 Ok((answer, took)) => {
                     let got = first_prediction(&answer);
@@ -271,10 +265,7 @@ impl Controller {
         variants
             .iter()
             .map(|(v, _)| {
-                let stats = self.plane.recorder().find(&crate::telemetry::VersionKey {
-                    service: service.to_owned(),
-                    version: v.clone(),
-                });
+                let stats = self.plane.stats(service, v);
                 let mark = stats.map_or((0, Default::default()), |s| {
                     (s.answered(), s.outcomes().sums())
                 });
@@ -284,15 +275,7 @@ impl Controller {
     }
 
     pub(super) async fn note(&self, service: &str, text: &str) {
-        let event = NewEvent {
-            actor: "rollout".into(),
-            service: Some(service.to_owned()),
-            kind: "rollout_note".into(),
-            before: None,
-            after: None,
-            detail: Some(serde_json::json!({ "note": text })),
-        };
-        if let Err(e) = self.plane.store().record(&event).await {
+        if let Err(e) = self.plane.note(service, "rollout", text).await {
             tracing::error!(service, error = %e, "rollout note not stored");
         }
     }
@@ -331,14 +314,5 @@ fn first_prediction(answer: &serde_json::Value) -> String {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
         None => first.to_string(),
-    }
-}
-
-/// What an analysis outcome means in a report.
-pub(super) fn outcome_word(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
-        Outcome::Inconclusive => "inconclusive",
     }
 }

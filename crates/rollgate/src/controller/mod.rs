@@ -1,21 +1,25 @@
-//! The rollout controller: the loop that walks each service's rollout.
+//! The rollout controller: each service's rollout walked by a task of its own.
 //!
-//! At every tick, for every rollout in progress: open analysis windows are judged, the pure
-//! state machine of `rollgate_core::rollout` is stepped with what was observed, its new state
-//! is committed to the store (with the event of the transition), and only then are its
-//! actions carried out: route changes through the control plane (which commits them too),
-//! smoke requests, webhooks. A crash between commit and apply is harmless: on start the stored
-//! state is loaded and [`reconcile`] re-applies what it implies. A route change refused after
-//! its commit (the store failing in between) is retried every tick until it is written (see
-//! `repair`).
+//! Every rollout's task (`task.rs`) owns its [`Run`]: at every tick its open analysis window is
+//! judged, the pure state machine of `rollgate_core::rollout` is stepped with what was
+//! observed, its new state is committed to the store through the control plane (with the event
+//! of the transition), and only then are its actions carried out: route changes through the
+//! control plane (which commits them too), smoke requests, webhooks. Rollouts share no lock, so
+//! an abort of one service never waits behind another's slow metric query. A crash between
+//! commit and apply is harmless: on start the stored state is loaded and [`reconcile`]
+//! re-applies what it implies. A route change refused after its commit (the store failing in
+//! between) is retried every tick until it is written (see `repair`).
 
 mod actions;
 mod analysis;
+mod batch;
+mod fleet;
 mod repair;
 mod replace;
 mod report;
-mod rolling;
 mod route;
+mod stored;
+mod task;
 #[cfg(test)]
 mod tests;
 pub(crate) mod view;
@@ -26,13 +30,21 @@ use crate::metrics_source::MetricSource;
 use crate::store::{NewEvent, StoreError};
 use analysis::AnalysisRun;
 use rollgate_core::analysis::AnalysisTemplate;
-use rollgate_core::rollout::{parse_plan, reconcile, step, Event, Phase, RolloutState, Target};
+use rollgate_core::rollout::{
+    parse_plan, reconcile, step, Event, Ignored, Phase, RolloutState, Target,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, Mutex};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+use stored::StoredRollout;
+use task::{Command, Handle};
+use tokio::sync::{mpsc, oneshot};
 use webhook::Webhooks;
+
+/// How often a rollout whose ticks change only its request counter is stored anyway, so a
+/// crash loses at most this much of a step's count (transitions are stored at once).
+const CHECKPOINT: Duration = Duration::from_secs(5);
 
 /// Follow-up events one transition may trigger (smoke results, A/B conclusions) before the
 /// controller stops and waits for the next tick: a bound against a plan that loops.
@@ -78,15 +90,18 @@ pub(crate) enum RolloutError {
         "service `{0}` has no candidate version: register one first (update-model or versions add)"
     )]
     NoCandidate(String),
-    #[error("the rollout cannot {verb} now (phase {phase})")]
-    NotNow { verb: String, phase: String },
+    #[error("the rollout cannot {verb} now: {}", ignored.reason)]
+    NotNow {
+        verb: &'static str,
+        ignored: Ignored,
+    },
     #[error(transparent)]
     Control(#[from] ControlError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// One service's rollout.
+/// One service's rollout, owned by its task.
 #[derive(Debug)]
 struct Run {
     state: RolloutState,
@@ -97,8 +112,53 @@ struct Run {
     ab_start: report::AbStart,
     /// The rolling batch in flight, if any (not persisted: a restart starts it again).
     batch: Option<replace::BatchTask>,
+    /// Where this rollout's batches send their reports (its task receives them).
+    reports: mpsc::UnboundedSender<batch::Report>,
     /// A route change of this rollout failed: the live route lags its state (see `repair`).
     route_behind: bool,
+    /// When the state was last stored.
+    stored_at: Option<Instant>,
+}
+
+impl Run {
+    /// A run of `stored`, and the receiving end of its batch reports.
+    fn new(stored: StoredRollout) -> (Self, mpsc::UnboundedReceiver<batch::Report>) {
+        let (reports, rx) = mpsc::unbounded_channel();
+        let run = Run {
+            state: stored.state,
+            started_at_ms: stored.started_at_ms,
+            analysis: None,
+            report: stored.report,
+            ab_start: Default::default(),
+            batch: None,
+            reports,
+            route_behind: false,
+            stored_at: None,
+        };
+        (run, rx)
+    }
+
+    /// The rollout as the API shows it, with the latest look of its analysis.
+    fn view(&self, service: &str) -> Value {
+        let mut v = view::rollout(
+            service,
+            &self.state,
+            self.started_at_ms,
+            self.report.as_ref(),
+        );
+        if let Some(look) = self.analysis.as_ref().and_then(|a| a.last.as_ref()) {
+            v["analysis"] = serde_json::to_value(look).unwrap_or_default();
+        }
+        v
+    }
+
+    fn stored(&self) -> StoredRollout {
+        StoredRollout {
+            state: self.state.clone(),
+            started_at_ms: self.started_at_ms,
+            report: self.report.clone(),
+        }
+    }
 }
 
 /// Operator verbs on a rollout.
@@ -121,21 +181,32 @@ impl Verb {
             Verb::Promote => Event::PromoteFull,
         }
     }
+
+    /// The verb as operators type it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Verb::Pause => "pause",
+            Verb::Resume => "resume",
+            Verb::Approve => "approve",
+            Verb::Abort => "abort",
+            Verb::Promote => "promote",
+        }
+    }
 }
 
-/// Drives every service's rollout.
+/// Drives every service's rollout, each in a task of its own.
 #[derive(Debug)]
 pub(crate) struct Controller {
     plane: Arc<ControlPlane>,
     source: Arc<dyn MetricSource>,
     templates: BTreeMap<String, AnalysisTemplate>,
     hooks: Webhooks,
-    runs: Mutex<BTreeMap<String, Run>>,
-    /// Rolling batches report here; every tick drains it.
-    reports: (
-        mpsc::UnboundedSender<rolling::Report>,
-        Mutex<mpsc::UnboundedReceiver<rolling::Report>>,
-    ),
+    /// Each rollout's task, by service; held only to find or replace a handle, never across
+    /// an await.
+    tasks: std::sync::Mutex<BTreeMap<String, Handle>>,
+    /// Starts one rollout at a time, so two concurrent starts on one service cannot both
+    /// begin. Nothing else takes it.
+    starting: tokio::sync::Mutex<()>,
 }
 
 impl Controller {
@@ -145,68 +216,80 @@ impl Controller {
         source: Arc<dyn MetricSource>,
         settings: Settings,
     ) -> Result<Arc<Self>, StoreError> {
-        let mut runs = BTreeMap::new();
-        for (service, doc) in plane.store().rollouts().await? {
-            match serde_json::from_value::<RolloutState>(doc["state"].clone()) {
-                Ok(state) => {
-                    let run = Run {
-                        state,
-                        started_at_ms: doc["started_at_ms"].as_u64().unwrap_or(0),
-                        analysis: None,
-                        report: doc.get("report").cloned().filter(|r| !r.is_null()),
-                        ab_start: Default::default(),
-                        batch: None,
-                        route_behind: false,
-                    };
-                    runs.insert(service, run);
-                }
-                Err(e) => {
-                    tracing::error!(service, error = %e, "stored rollout unreadable; ignored")
-                }
-            }
-        }
+        let stored = plane.stored_rollouts().await?;
         let me = Arc::new(Self {
             plane,
             source,
             templates: settings.templates,
             hooks: Webhooks::start(settings.webhooks),
-            runs: Mutex::new(BTreeMap::new()),
-            reports: {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (tx, Mutex::new(rx))
-            },
+            tasks: std::sync::Mutex::new(BTreeMap::new()),
+            starting: tokio::sync::Mutex::new(()),
         });
-        me.resume_all(runs).await;
-        let ticker = Arc::clone(&me);
+        for (service, doc) in stored {
+            match serde_json::from_value::<StoredRollout>(doc) {
+                Ok(s) => me.resume(service, s).await,
+                Err(e) => {
+                    tracing::error!(service, error = %e, "stored rollout unreadable; ignored")
+                }
+            }
+        }
+        let ticker = Arc::downgrade(&me);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(settings.tick);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
-                ticker.tick().await;
+                let Some(ctl) = ticker.upgrade() else { break };
+                ctl.tick_all();
             }
         });
         Ok(me)
     }
 
-    async fn resume_all(&self, stored: BTreeMap<String, Run>) {
-        let mut runs = self.runs.lock().await;
-        for (service, mut run) in stored {
-            if !run.state.phase.is_terminal() {
-                tracing::info!(service, step = run.state.index, "resuming rollout");
-                for action in reconcile(&run.state) {
-                    if let Some(next) = self.execute(&service, &mut run, action).await {
-                        self.advance(&service, &mut run, next).await;
-                    }
+    /// Puts a stored rollout back to work: re-applies what an unfinished one implies, then
+    /// hands it to its task.
+    async fn resume(self: &Arc<Self>, service: String, stored: StoredRollout) {
+        let (mut run, reports) = Run::new(stored);
+        if !run.state.phase.is_terminal() {
+            tracing::info!(service, step = run.state.index, "resuming rollout");
+            for action in reconcile(&run.state) {
+                if let Some(next) = self.execute(&service, &mut run, action).await {
+                    self.advance(&service, &mut run, next).await;
                 }
             }
-            runs.insert(service, run);
         }
+        self.install(service, run, reports);
+    }
+
+    /// Gives a run its task, replacing (and so stopping) an ended rollout's.
+    fn install(
+        self: &Arc<Self>,
+        service: String,
+        run: Run,
+        reports: mpsc::UnboundedReceiver<batch::Report>,
+    ) {
+        let handle = Handle::spawn(Arc::clone(self), service.clone(), run, reports);
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(service, handle);
+    }
+
+    /// Asks every rollout's task for a tick.
+    fn tick_all(&self) {
+        let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks.values().for_each(Handle::tick);
+    }
+
+    /// Whether the service has a rollout in progress.
+    fn active(&self, service: &str) -> bool {
+        let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks.get(service).is_some_and(|h| !h.published().terminal)
     }
 
     /// Starts a rollout of the service's candidate from a YAML plan.
     pub(crate) async fn begin(
-        &self,
+        self: &Arc<Self>,
         service: &str,
         plan_text: &str,
     ) -> Result<Value, RolloutError> {
@@ -217,11 +300,8 @@ impl Controller {
             .candidate()
             .map(|c| route.name(c).to_owned())
             .ok_or_else(|| RolloutError::NoCandidate(service.to_owned()))?;
-        let mut runs = self.runs.lock().await;
-        if runs
-            .get(service)
-            .is_some_and(|r| !r.state.phase.is_terminal())
-        {
+        let _one_at_a_time = self.starting.lock().await;
+        if self.active(service) {
             return Err(RolloutError::Active(service.to_owned()));
         }
         let stable = route.name(route.stable()).to_owned();
@@ -238,18 +318,14 @@ impl Controller {
             instances,
         };
         let now = crate::store::now_ms() as u64;
-        let mut run = Run {
+        let (mut run, reports) = Run::new(StoredRollout {
             state: RolloutState::new(&plan, target, now),
             started_at_ms: now,
-            analysis: None,
             report: None,
-            ab_start: Default::default(),
-            batch: None,
-            route_behind: false,
-        };
+        });
         self.persist(
             service,
-            &run,
+            &mut run,
             Some("rollout_started"),
             Some(json!({"plan": plan_text})),
         )
@@ -263,86 +339,110 @@ impl Controller {
             },
         )
         .await;
-        let v = view::rollout(service, &run.state, run.started_at_ms, run.report.as_ref());
-        runs.insert(service.to_owned(), run);
+        let v = run.view(service);
+        self.install(service.to_owned(), run, reports);
         Ok(v)
     }
 
-    /// Applies an operator verb to the service's rollout.
+    /// Applies an operator verb to the service's rollout (in its task).
     pub(crate) async fn act(&self, service: &str, verb: Verb) -> Result<Value, RolloutError> {
-        let mut runs = self.runs.lock().await;
-        let run = runs
-            .get_mut(service)
-            .filter(|r| !r.state.phase.is_terminal())
-            .ok_or_else(|| RolloutError::NoRollout(service.to_owned()))?;
-        let before = run.state.clone();
-        self.advance(service, run, verb.event()).await;
-        if run.state == before {
+        let (reply, answer) = oneshot::channel();
+        if !self.send(service, Command::Verb(verb, reply)) {
+            return Err(RolloutError::NoRollout(service.to_owned()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(RolloutError::NoRollout(service.to_owned())))
+    }
+
+    /// An operator changed traffic by hand (a seed verb) during a rollout: it pauses. Returns
+    /// once the rollout has taken note.
+    pub(crate) async fn intervened(&self, service: &str, verb: &str) {
+        let (done, noted) = oneshot::channel();
+        if self.send(service, Command::Intervened(verb.to_owned(), done)) {
+            let _ = noted.await;
+        }
+    }
+
+    /// Sends a command to the service's rollout task, if it has an unfinished rollout.
+    fn send(&self, service: &str, command: Command) -> bool {
+        let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks
+            .get(service)
+            .filter(|h| !h.published().terminal)
+            .is_some_and(|h| h.send(command))
+    }
+
+    /// Ticks the service's rollout now and waits for the tick to end (even a finished
+    /// rollout's: its route may still need repairing).
+    #[cfg(test)]
+    async fn tick_now(&self, service: &str) {
+        let (done, ticked) = oneshot::channel();
+        let sent = {
+            let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            tasks
+                .get(service)
+                .is_some_and(|h| h.send(Command::Tick(done)))
+        };
+        if sent {
+            let _ = ticked.await;
+        }
+    }
+
+    /// The service's latest rollout, as the API shows it; never waits for its task.
+    pub(crate) async fn view(&self, service: &str) -> Option<Value> {
+        let tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks.get(service).map(|h| h.published().view)
+    }
+
+    /// An operator verb, in the rollout's task.
+    async fn verb(&self, service: &str, run: &mut Run, verb: Verb) -> Result<Value, RolloutError> {
+        if run.state.phase.is_terminal() {
+            return Err(RolloutError::NoRollout(service.to_owned()));
+        }
+        if let Some(ignored) = self.advance(service, run, verb.event()).await {
             return Err(RolloutError::NotNow {
-                verb: format!("{verb:?}").to_lowercase(),
-                phase: view::phase_name(&run.state.phase).to_owned(),
+                verb: verb.as_str(),
+                ignored,
             });
         }
-        Ok(view::rollout(
-            service,
-            &run.state,
-            run.started_at_ms,
-            run.report.as_ref(),
-        ))
+        Ok(run.view(service))
     }
 
-    /// An operator changed traffic by hand (a seed verb) during a rollout: it pauses.
-    pub(crate) async fn intervened(&self, service: &str, verb: &str) {
-        let mut runs = self.runs.lock().await;
-        if let Some(run) = runs
-            .get_mut(service)
-            .filter(|r| !r.state.phase.is_terminal())
-        {
-            let event = Event::ManualIntervention {
-                verb: verb.to_owned(),
-                detail: "changed through the control API during the rollout".into(),
-            };
+    /// A manual intervention, in the rollout's task.
+    async fn intervene(&self, service: &str, run: &mut Run, verb: &str) {
+        if run.state.phase.is_terminal() {
+            return;
+        }
+        let event = Event::ManualIntervention {
+            verb: verb.to_owned(),
+            detail: "changed through the control API during the rollout".into(),
+        };
+        self.advance(service, run, event).await;
+        // A rolling batch would move the weights again: it stops until the resume.
+        if matches!(run.state.phase, Phase::Paused { .. }) {
+            replace::stop_batch(run).await;
+        }
+    }
+
+    /// One tick of one rollout, in its task.
+    async fn tick_one(&self, service: &str, run: &mut Run) {
+        self.repair_route(service, run).await;
+        if run.state.phase.is_terminal() {
+            return;
+        }
+        if let Some(event) = self.look(service, run).await {
             self.advance(service, run, event).await;
-            // A rolling batch would move the weights again: it stops until the resume.
-            if matches!(run.state.phase, Phase::Paused { .. }) {
-                replace::stop_batch(run).await;
-            }
         }
-    }
-
-    /// The service's latest rollout, as the API shows it.
-    pub(crate) async fn view(&self, service: &str) -> Option<Value> {
-        let runs = self.runs.lock().await;
-        runs.get(service).map(|r| {
-            let mut v = view::rollout(service, &r.state, r.started_at_ms, r.report.as_ref());
-            if let Some(look) = r.analysis.as_ref().and_then(|a| a.last.as_ref()) {
-                v["analysis"] = serde_json::to_value(look).unwrap_or_default();
-            }
-            v
-        })
-    }
-
-    async fn tick(&self) {
-        let mut runs = self.runs.lock().await;
-        self.drain_reports(&mut runs).await;
-        for (service, run) in runs.iter_mut() {
-            self.repair_route(service, run).await;
-            if run.state.phase.is_terminal() {
-                continue;
-            }
-            if let Some(event) = self.look(service, run).await {
-                self.advance(service, run, event).await;
-            }
-            let requests = self.candidate_requests(&run.state, &run.ab_start);
-            self.advance(
-                service,
-                run,
-                Event::Tick {
-                    candidate_requests: requests,
-                },
-            )
-            .await;
-        }
+        let requests = self.candidate_requests(&run.state, &run.ab_start);
+        self.advance(
+            service,
+            run,
+            Event::Tick {
+                candidate_requests: requests,
+            },
+        )
+        .await;
     }
 
     /// Judges the open analysis, if the rollout is waiting for one.
@@ -369,11 +469,7 @@ impl Controller {
     fn candidate_requests(&self, state: &RolloutState, ab_start: &report::AbStart) -> u64 {
         let count = |v: &str| {
             self.plane
-                .recorder()
-                .find(&crate::telemetry::VersionKey {
-                    service: state.target.service.clone(),
-                    version: v.to_owned(),
-                })
+                .stats(&state.target.service, v)
                 .map_or(0, |s| s.answered())
         };
         match state.steps.get(state.index) {
@@ -391,10 +487,11 @@ impl Controller {
     }
 
     /// Steps the machine with `first` and whatever its actions report back, persisting each
-    /// transition before carrying out its actions.
-    async fn advance(&self, service: &str, run: &mut Run, first: Event) {
+    /// transition before carrying out its actions. Returns why `first` was ignored, if it was.
+    async fn advance(&self, service: &str, run: &mut Run, first: Event) -> Option<Ignored> {
         let mut queue = VecDeque::from([first]);
         let mut chained = 0;
+        let mut first_ignored = None;
         while let Some(event) = queue.pop_front() {
             chained += 1;
             if chained > MAX_CHAIN {
@@ -406,11 +503,19 @@ impl Controller {
             }
             let now = crate::store::now_ms() as u64;
             let t = step(&run.state, event.clone(), now);
+            if chained == 1 {
+                first_ignored = t.ignored.clone();
+            }
             let moved = t.state.index != run.state.index || t.state.phase != run.state.phase;
-            let before = std::mem::replace(&mut run.state, t.state);
-            // Every state is stored (a tick's request count and clock included); only
-            // transitions that did something are events.
             let notable = moved || !t.actions.is_empty() || !matches!(event, Event::Tick { .. });
+            // A tick that changed nothing but the request counter (and the clock) is stored
+            // only every CHECKPOINT: an idle rollout writes nothing, a busy one rarely.
+            let due = run.stored_at.is_none_or(|at| at.elapsed() >= CHECKPOINT);
+            if !notable && (t.state == run.state || !due) {
+                run.state = t.state;
+                continue;
+            }
+            let before = std::mem::replace(&mut run.state, t.state);
             let detail = json!({"event": event, "actions": t.actions});
             let kind = notable.then_some("rollout_transition");
             if let Err(e) = self.persist(service, run, kind, Some(detail)).await {
@@ -418,7 +523,7 @@ impl Controller {
                 // would leave the route behind it for good. The next tick tries again.
                 run.state = before;
                 tracing::error!(service, error = %e, "rollout state not stored; transition held");
-                return;
+                return first_ignored;
             }
             for action in t.actions {
                 if let Some(next) = self.execute(service, run, action).await {
@@ -426,34 +531,33 @@ impl Controller {
                 }
             }
         }
+        first_ignored
     }
 
+    /// Stores the run through the control plane, with an event of `kind` when given.
     async fn persist(
         &self,
         service: &str,
-        run: &Run,
+        run: &mut Run,
         kind: Option<&str>,
         detail: Option<Value>,
     ) -> Result<(), StoreError> {
-        let doc = json!({
-            "state": run.state,
-            "started_at_ms": run.started_at_ms,
-            "report": run.report,
-        });
+        let doc = serde_json::to_value(run.stored()).map_err(StoreError::Encode)?;
         let event = kind.map(|kind| NewEvent {
             actor: "rollout".into(),
             service: Some(service.to_owned()),
             kind: kind.to_owned(),
             before: None,
             after: Some(json!({
-                "phase": view::phase_name(&run.state.phase),
+                "phase": run.state.phase.name(),
                 "step": run.state.index,
             })),
             detail,
         });
         self.plane
-            .store()
             .save_rollout(service, &doc, event.as_ref())
-            .await
+            .await?;
+        run.stored_at = Some(Instant::now());
+        Ok(())
     }
 }

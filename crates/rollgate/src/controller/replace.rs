@@ -1,7 +1,8 @@
 //! The controller's side of a rolling update: starting a batch's task, feeding its reports to
 //! the machine, and undoing or finishing the instance sets.
 
-use super::rolling::{self, live, BatchJob, Fleet, LiveFleet, Report};
+use super::batch::{self, BatchJob, Fleet, FleetError, Report};
+use super::fleet::{self, LiveFleet};
 use super::{Controller, Run};
 use rollgate_core::rollout::{batches, resume, Batch, Event, InstanceReport, Step};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,15 +11,15 @@ use tokio::sync::watch;
 
 impl Controller {
     /// The fleet of the rollout's two versions, from their configured instances.
-    async fn fleet(&self, service: &str, run: &Run) -> Result<LiveFleet, String> {
+    async fn fleet(&self, service: &str, run: &Run) -> Result<LiveFleet, FleetError> {
         let svc = self
             .plane
             .service(service)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(FleetError::Route)?;
         let t = &run.state.target;
-        let old = live::instances_of(&svc.spec.versions, &t.stable)?;
-        let new = live::instances_of(&svc.spec.versions, &t.candidate)?;
+        let old = fleet::instances_of(&svc.spec.versions, &t.stable)?;
+        let new = fleet::instances_of(&svc.spec.versions, &t.candidate)?;
         Ok(LiveFleet::new(
             self.plane.clone(),
             service,
@@ -40,7 +41,10 @@ impl Controller {
         stop_batch(run).await;
         let fleet = match self.fleet(service, run).await {
             Ok(f) => f,
-            Err(detail) => return Some(Event::RollingProgress(InstanceReport::Failed { detail })),
+            Err(e) => {
+                let detail = e.to_string();
+                return Some(Event::RollingProgress(InstanceReport::Failed { detail }));
+            }
         };
         let timeout = match run.state.current() {
             Some(Step::Rolling(r)) => r.readiness_timeout_ms,
@@ -66,11 +70,11 @@ impl Controller {
             let detail = format!("cannot serve: {e}");
             return Some(Event::RollingProgress(InstanceReport::Failed { detail }));
         }
-        let tx = self.reports.0.clone();
+        let tx = run.reports.clone();
         let (stop, stopped) = watch::channel(false);
         let id = job.task;
         let task = tokio::spawn(async move {
-            rolling::run_batch(&fleet, job, tx, stopped).await;
+            batch::run_batch(&fleet, job, tx, stopped).await;
         });
         run.batch = Some(BatchTask { id, stop, task });
         None
@@ -94,7 +98,7 @@ impl Controller {
     pub(super) async fn restore_instances(&self, service: &str, run: &mut Run, count: u32) {
         stop_batch(run).await;
         let text = match self.fleet(service, run).await {
-            Ok(fleet) => match live::restore(&fleet).await {
+            Ok(fleet) => match fleet::restore(&fleet).await {
                 Ok(()) => format!(
                     "rolling update undone: {} replaced instance(s) restored, all {} old \
                      instances serving",
@@ -113,34 +117,31 @@ impl Controller {
     /// back (it no longer takes traffic), so a later rollback to it finds them.
     pub(super) async fn finish_rolling(&self, service: &str, run: &mut Run) {
         stop_batch(run).await;
-        if let Ok(fleet) = self.fleet(service, run).await {
-            live::reset(&fleet, &run.state.target.stable);
+        let reset = match self.fleet(service, run).await {
+            Ok(fleet) => fleet::reset(&fleet, &run.state.target.stable).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = reset {
+            let text = format!("the old version's instances were not put back: {e}");
+            tracing::warn!(service, "{text}");
+            self.note(service, &text).await;
         }
     }
 
-    /// Feeds the reports the batches sent since the last tick to their rollouts; reports of
-    /// a task since stopped (an abort, a batch started again) are dropped.
-    pub(super) async fn drain_reports(&self, runs: &mut std::collections::BTreeMap<String, Run>) {
-        let pending: Vec<Report> = {
-            let mut rx = self.reports.1.lock().await;
-            std::iter::from_fn(|| rx.try_recv().ok()).collect()
-        };
-        for r in pending {
-            let Some(run) = runs.get_mut(&r.service) else {
-                continue;
-            };
-            let current = run.batch.as_ref().is_some_and(|b| b.id == r.task)
-                && !run.state.phase.is_terminal();
-            if !current {
-                continue;
-            }
-            if !r.note.is_empty() {
-                self.note(&r.service, &r.note).await;
-            }
-            if let Some(outcome) = r.outcome {
-                self.advance(&r.service, run, Event::RollingProgress(outcome))
-                    .await;
-            }
+    /// Feeds a report of the rollout's batch to its machine; a report of a task since stopped
+    /// (an abort, a batch started again) is dropped.
+    pub(super) async fn batch_report(&self, service: &str, run: &mut Run, r: Report) {
+        let current =
+            run.batch.as_ref().is_some_and(|b| b.id == r.task) && !run.state.phase.is_terminal();
+        if !current {
+            return;
+        }
+        if !r.note.is_empty() {
+            self.note(service, &r.note).await;
+        }
+        if let Some(outcome) = r.outcome {
+            self.advance(service, run, Event::RollingProgress(outcome))
+                .await;
         }
     }
 }

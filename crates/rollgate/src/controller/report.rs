@@ -1,9 +1,8 @@
 //! What a rollout leaves behind: the incident report of a rollback, and the result of an A/B
 //! test.
 
-use super::actions::outcome_word;
 use super::{Controller, Run};
-use crate::telemetry::{OutcomeSums, VersionKey};
+use crate::telemetry::OutcomeSums;
 use rollgate_core::analysis::ab::{analyse, AbConfig, AbMetric, AbReport, Variant};
 use rollgate_core::analysis::incident::{IncidentInput, IncidentReport};
 use rollgate_core::analysis::window::Rewards;
@@ -22,22 +21,13 @@ pub(super) fn incident(ctl: &Controller, run: &Run, reason: &str) -> Value {
         .map(|v| {
             (
                 v.at,
-                format!(
-                    "step {} {}: {}",
-                    v.step + 1,
-                    outcome_word(v.outcome),
-                    v.summary
-                ),
+                format!("step {} {}: {}", v.step + 1, v.outcome.as_str(), v.summary),
             )
         })
         .collect();
     let examples: Vec<(String, String)> = ctl
         .plane
-        .recorder()
-        .find(&VersionKey {
-            service: target.service.clone(),
-            version: target.candidate.clone(),
-        })
+        .stats(&target.service, &target.candidate)
         .map(|s| s.shadow().examples())
         .unwrap_or_default()
         .into_iter()
@@ -102,11 +92,7 @@ pub(super) fn ab_conclusion(
         .map(|(name, bps)| {
             let now = ctl
                 .plane
-                .recorder()
-                .find(&VersionKey {
-                    service: service.to_owned(),
-                    version: name.clone(),
-                })
+                .stats(service, name)
                 .map(|s| s.outcomes().sums())
                 .unwrap_or_default();
             let o = since(&now, start.get(name).map(|(_, o)| o));

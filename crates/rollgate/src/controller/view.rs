@@ -1,29 +1,12 @@
 //! A rollout as the API, the CLI and the dashboard show it.
 
-use super::actions::outcome_word;
 use rollgate_core::rollout::{Phase, RolloutState, Step};
 use rollgate_core::route::fmt_bps;
 use serde_json::{json, Value};
 
-/// The stable name of a phase.
-pub(crate) fn phase_name(p: &Phase) -> &'static str {
-    match p {
-        Phase::Pending => "pending",
-        Phase::Progressing => "progressing",
-        Phase::Analysing => "analysing",
-        Phase::Paused { .. } => "paused",
-        Phase::Concluding => "concluding",
-        Phase::Aborting { .. } => "aborting",
-        Phase::Promoted => "promoted",
-        Phase::RolledBack { .. } => "rolled_back",
-        Phase::Aborted => "aborted",
-        Phase::Concluded { .. } => "concluded",
-    }
-}
-
 /// Why the rollout is in its phase, in words.
 fn phase_detail(p: &Phase) -> String {
-    use rollgate_core::rollout::{PauseReason, RollbackReason};
+    use rollgate_core::rollout::PauseReason;
     match p {
         Phase::Paused { reason } => match reason {
             PauseReason::Manual => "paused by an operator".into(),
@@ -35,18 +18,13 @@ fn phase_detail(p: &Phase) -> String {
                 "analysis stayed inconclusive: approve to accept, resume to re-analyse".into()
             }
         },
-        Phase::RolledBack { reason } => match reason {
-            RollbackReason::AnalysisFailed => "rolled back: the analysis failed".into(),
-            RollbackReason::SmokeFailed => "rolled back: a smoke check failed".into(),
-            RollbackReason::InstanceFailed => "rolled back: a new instance failed".into(),
-            RollbackReason::NoWinner => "rolled back: the A/B test found no winner".into(),
-        },
+        Phase::RolledBack { reason } => format!("rolled back: {reason}"),
         Phase::Concluded { winner } => match winner {
             Some(w) => format!("A/B test concluded: winner {w}"),
             None => "A/B test concluded without a winner".into(),
         },
         Phase::Aborting { .. } => "shifting traffic back to stable".into(),
-        other => phase_name(other).replace('_', " "),
+        other => other.name().replace('_', " "),
     }
 }
 
@@ -78,7 +56,7 @@ pub(crate) fn rollout(
     let verdicts: Vec<Value> = s
         .verdicts
         .iter()
-        .map(|v| json!({"at": v.at, "step": v.step, "outcome": outcome_word(v.outcome), "summary": v.summary}))
+        .map(|v| json!({"at": v.at, "step": v.step, "outcome": v.outcome.as_str(), "summary": v.summary}))
         .collect();
     json!({
         "id": format!("{service}-{started_at_ms}"),
@@ -87,7 +65,7 @@ pub(crate) fn rollout(
         "stable": s.target.stable,
         "candidate": s.target.candidate,
         "strategy": strategy(&s.steps),
-        "phase": phase_name(&s.phase),
+        "phase": s.phase.name(),
         "phase_detail": phase_detail(&s.phase),
         "terminal": s.phase.is_terminal(),
         "step": s.index,

@@ -14,7 +14,7 @@ mod mirror;
 pub(crate) mod oip;
 pub(crate) mod port;
 mod protocol;
-mod smoke;
+pub(crate) mod smoke;
 pub(crate) mod snapshot;
 mod v1;
 

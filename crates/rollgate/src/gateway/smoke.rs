@@ -7,6 +7,23 @@ use crate::backend::{BackendReply, BackendRequest, Speaks};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// Why a smoke request got no answer to check.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SmokeError {
+    #[error("{0}")]
+    UnknownService(String),
+    #[error("no version `{version}` in `{service}`")]
+    UnknownVersion { service: String, version: String },
+    #[error("smoke checks run against in-process (ONNX) versions")]
+    NotInProcess,
+    #[error("the smoke request is not a valid v1 predict body: {0}")]
+    BadBody(String),
+    #[error("the backend answered in the wrong form")]
+    WrongForm,
+    #[error("{0}")]
+    Backend(String),
+}
+
 impl Gateway {
     /// Sends one v1 predict body to a version of a service, bypassing the route table; returns
     /// the predictions as the v1 endpoint renders them and the time the version took.
@@ -15,26 +32,31 @@ impl Gateway {
         service: &str,
         version: &str,
         body: &str,
-    ) -> Result<(Value, Duration), String> {
-        let svc = self.service(service).map_err(|e| e.message)?;
+    ) -> Result<(Value, Duration), SmokeError> {
+        let svc = self
+            .service(service)
+            .map_err(|e| SmokeError::UnknownService(e.message))?;
         let idx = svc
             .route
             .index_of(version)
-            .ok_or_else(|| format!("no version `{version}` in `{service}`"))?;
+            .ok_or_else(|| SmokeError::UnknownVersion {
+                service: service.to_owned(),
+                version: version.to_owned(),
+            })?;
         let v = svc.version(idx);
         if v.backend.speaks() != Speaks::Tensors {
-            return Err("smoke checks run against in-process (ONNX) versions".into());
+            return Err(SmokeError::NotInProcess);
         }
         let (batch, _) = Protocol::V1
             .decode(body.as_bytes(), &http::HeaderMap::new(), svc.input_width)
-            .map_err(|e| e.message)?;
+            .map_err(|e| SmokeError::BadBody(e.message))?;
         let started = Instant::now();
         match v.backend.call(BackendRequest::Tensors(batch)).await {
             Ok(BackendReply::Tensors(outputs)) => {
                 Ok((v1::predictions(&outputs, &svc.output), started.elapsed()))
             }
-            Ok(BackendReply::Http(_)) => Err("unexpected upstream answer".into()),
-            Err(e) => Err(e.message),
+            Ok(BackendReply::Http(_)) => Err(SmokeError::WrongForm),
+            Err(e) => Err(SmokeError::Backend(e.message)),
         }
     }
 }

@@ -34,6 +34,9 @@ pub(crate) enum StoreError {
     /// The database failed.
     #[error("store: {0}")]
     Database(#[from] sqlx::Error),
+    /// A document could not be encoded for storing.
+    #[error("document not encodable: {0}")]
+    Encode(#[from] serde_json::Error),
 }
 
 /// A service document as stored.

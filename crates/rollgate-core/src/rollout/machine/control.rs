@@ -41,7 +41,7 @@ pub(super) fn resume(cx: &mut Ctx) {
     };
     if reason == PauseReason::Gate {
         let text = format!("{} waits for an approve, not a resume", cx.at());
-        return cx.record(text);
+        return cx.refused(&Event::Resume, text);
     }
     cx.s.clock.resume(cx.now);
     cx.s.inconclusive_streak = 0;
@@ -102,7 +102,10 @@ pub(super) fn promote_full(cx: &mut Ctx) {
 /// the next tick) and record it; resume puts the plan's traffic back.
 pub(super) fn intervention(cx: &mut Ctx, verb: &str, detail: &str) {
     if matches!(cx.s.phase, Phase::Pending | Phase::Aborting { .. }) {
-        let text = format!("operator used {verb} ({detail}) while {:?}", cx.s.phase);
+        let text = format!(
+            "operator used {verb} ({detail}) while {}",
+            cx.s.phase.name()
+        );
         return cx.record(text);
     }
     cx.s.clock.stop(cx.now);

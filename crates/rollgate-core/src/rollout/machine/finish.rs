@@ -31,7 +31,7 @@ pub(super) fn promote(cx: &mut Ctx, version: String) {
 /// Rolls back at once after a failure: the candidate has been judged bad, so no gradual
 /// shift back.
 pub(super) fn rollback(cx: &mut Ctx, reason: RollbackReason, detail: &str) {
-    let text = format!("rolled back at {} ({reason:?}): {detail}", cx.at());
+    let text = format!("rolled back at {} ({reason}): {detail}", cx.at());
     return_to_stable(cx, &text);
     cx.s.phase = Phase::RolledBack { reason };
     cx.notify(NotifyKind::RolledBack, text.clone());

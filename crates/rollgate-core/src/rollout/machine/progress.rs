@@ -161,6 +161,6 @@ fn check_ab(cx: &mut Ctx, ab: &AbTestStep) {
     cx.s.phase = Phase::Concluding;
     let variants = ab.variants.iter().map(|(v, _)| v.clone()).collect();
     cx.emit(Action::ConcludeAbTest { variants, reason });
-    let text = format!("{}: concluding ({reason:?})", cx.at());
+    let text = format!("{}: concluding ({reason})", cx.at());
     cx.record(text);
 }

@@ -27,7 +27,7 @@ pub(super) fn analysis(cx: &mut Ctx, outcome: Outcome, summary: String) {
     match outcome {
         Outcome::Fail => finish::rollback(cx, RollbackReason::AnalysisFailed, &summary),
         _ if !running => {
-            let text = format!("{}: {outcome:?} while paused, recorded only", cx.at());
+            let text = format!("{}: {outcome} while paused, recorded only", cx.at());
             cx.record(text);
         }
         Outcome::Pass => pass(cx, &a, &summary),
@@ -112,7 +112,11 @@ pub(super) fn ab_concluded(cx: &mut Ctx, winner: Option<String>, summary: &str) 
     {
         return ignore_conclusion(cx, winner, summary);
     }
-    let text = format!("{}: concluded, winner {winner:?}: {summary}", cx.at());
+    let text = format!(
+        "{}: concluded, winner {}: {summary}",
+        cx.at(),
+        winner.as_deref().unwrap_or("none")
+    );
     cx.record(text);
     match (ab.promote_winner, winner) {
         (true, Some(w)) => {

@@ -279,3 +279,22 @@ fn a_restart_during_an_intervention_keeps_the_operators_traffic() {
         ]
     );
 }
+
+#[test]
+fn a_verb_that_does_not_apply_says_why() {
+    let applied = step(&holding(), Event::Pause, 1_000);
+    assert_eq!(applied.ignored, None);
+    let t = step(&applied.state, Event::Pause, 2_000);
+    assert_eq!(t.state, applied.state, "nothing changes");
+    let ignored = t.ignored.expect("a second pause is ignored");
+    assert_eq!(ignored.event, "pause");
+    assert_eq!(
+        ignored.to_string(),
+        "pause ignored: the rollout is paused at step 2/6 (pause)",
+    );
+    assert!(records_only(&t.actions), "only the note of it");
+    let at_gate = step(&gated(), tick(0), 1).state;
+    let t = step(&at_gate, Event::Resume, 2);
+    let reason = t.ignored.expect("a gate is not resumed").reason;
+    assert!(reason.contains("waits for an approve"), "{reason}");
+}

@@ -7,13 +7,9 @@
 //! is decided by `rollgate_core::rollout` ([`Serving`], [`Move`]); this module does the I/O
 //! behind [`Fleet`]: readiness probes and putting a serving set in place.
 //!
-//! A batch runs as its own task, so a slow readiness probe holds neither the controller nor
-//! other services; each new instance's report comes back through a channel the controller
-//! drains every tick.
-
-pub(crate) mod live;
-
-pub(crate) use live::LiveFleet;
+//! A batch runs as its own task, so a slow readiness probe holds neither its rollout's task
+//! nor other services; each new instance's report comes back through a channel its rollout's
+//! task receives.
 
 use async_trait::async_trait;
 use rollgate_core::rollout::{after, InstanceReport, Move, Serving};
@@ -25,15 +21,48 @@ use tokio::sync::watch;
 #[async_trait]
 pub(crate) trait Fleet: Send + Sync + 'static {
     /// Resolves once `url` answers `GET path` with a 2xx; fails when `timeout` passes first.
-    async fn probe(&self, url: &str, path: &str, timeout: Duration) -> Result<(), String>;
+    async fn probe(&self, url: &str, path: &str, timeout: Duration) -> Result<(), FleetError>;
     /// Makes `at` the serving set: the instances each version serves from and the weights.
-    async fn serve(&self, at: Serving) -> Result<(), String>;
+    async fn serve(&self, at: Serving) -> Result<(), FleetError>;
+}
+
+/// Why a rolling update's I/O failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FleetError {
+    /// A new instance did not answer its readiness path with a 2xx in time.
+    #[error("GET {path}: {last} (for {timeout_ms} ms)")]
+    NotReady {
+        path: String,
+        last: ProbeError,
+        timeout_ms: u128,
+    },
+    /// The route change moving the weights with the instances was refused.
+    #[error("route change refused: {0}")]
+    Route(crate::control::plane::ControlError),
+    /// The instance set could not be put in place.
+    #[error(transparent)]
+    Instances(#[from] crate::control::plane::InstancesError),
+    /// A version of the rollout has no instances to replace.
+    #[error(transparent)]
+    Versions(#[from] super::fleet::NotHttp),
+}
+
+/// Why one readiness probe failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    #[error("no answer in time")]
+    Timeout,
+    #[error("{0}")]
+    Connect(String),
+    #[error("answered {0}")]
+    Status(http::StatusCode),
+    #[error("bad readiness URL `{0}`")]
+    BadUrl(String),
 }
 
 /// One new instance's outcome (or a note on the way), addressed to the batch that asked.
 #[derive(Debug)]
 pub(crate) struct Report {
-    pub(crate) service: String,
     /// The batch task that sent it: a late report of a task since stopped is dropped.
     pub(crate) task: u64,
     /// `None` for a note only.
@@ -74,7 +103,6 @@ impl BatchJob {
         };
         // The controller is gone only at shutdown.
         let _ = tx.send(Report {
-            service: self.service.clone(),
             task: self.task,
             outcome,
             note,
@@ -212,13 +240,17 @@ mod tests {
 
     #[async_trait]
     impl Fleet for Fake {
-        async fn probe(&self, url: &str, _: &str, _: Duration) -> Result<(), String> {
+        async fn probe(&self, url: &str, _: &str, _: Duration) -> Result<(), FleetError> {
             match &self.unready {
-                Some(u) if u == url => Err("503".into()),
+                Some(u) if u == url => Err(FleetError::NotReady {
+                    path: "/ready".into(),
+                    last: ProbeError::Status(http::StatusCode::SERVICE_UNAVAILABLE),
+                    timeout_ms: 1000,
+                }),
                 _ => Ok(()),
             }
         }
-        async fn serve(&self, at: Serving) -> Result<(), String> {
+        async fn serve(&self, at: Serving) -> Result<(), FleetError> {
             self.served.lock().unwrap().push(at);
             Ok(())
         }
@@ -282,10 +314,10 @@ mod tests {
         struct Hanging(Mutex<Vec<Serving>>);
         #[async_trait]
         impl Fleet for Hanging {
-            async fn probe(&self, _: &str, _: &str, _: Duration) -> Result<(), String> {
+            async fn probe(&self, _: &str, _: &str, _: Duration) -> Result<(), FleetError> {
                 std::future::pending().await
             }
-            async fn serve(&self, at: Serving) -> Result<(), String> {
+            async fn serve(&self, at: Serving) -> Result<(), FleetError> {
                 self.0.lock().unwrap().push(at);
                 Ok(())
             }
@@ -353,6 +385,6 @@ mod tests {
         fleet.serve(Serving::default()).await.unwrap();
         run_batch(&fleet, job(Batch { count: 2, surge: 1 }), tx, stopped).await;
         assert_eq!(*fleet.served.lock().unwrap(), vec![Serving::default()]);
-        assert_one_failure(&mut rx, "new0 not ready: 503");
+        assert_one_failure(&mut rx, "new0 not ready: GET /ready: answered 503");
     }
 }
