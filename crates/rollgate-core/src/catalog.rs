@@ -130,7 +130,7 @@ fn add_version(
     v: VersionSpec,
     make_candidate: bool,
 ) -> Result<(), ChangeError> {
-    check_name(&v.name).map_err(ChangeError::BadName)?;
+    check_name(&v.name).map_err(|e| ChangeError::BadName(e.to_string()))?;
     if s.spec.route.index_of(&v.name).is_some() {
         return Err(ChangeError::VersionExists(v.name));
     }

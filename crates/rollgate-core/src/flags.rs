@@ -41,7 +41,7 @@ mod segment;
 pub use context::{Context, Value, KEY_ATTRIBUTE};
 pub use flag::{evaluate, EvalError, Evaluation, Flag, Reason};
 
-use crate::config::ConfigError;
+use crate::document::ConfigError;
 use file::FlagSetFile;
 
 /// A validated set of flags, with the document it was built from.

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod catalog;
 pub mod config;
+pub mod document;
 pub mod flags;
 pub mod rollout;
 pub mod route;

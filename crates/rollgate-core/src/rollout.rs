@@ -36,7 +36,7 @@ mod state;
 mod step;
 mod validate;
 
-pub use duration::{fmt_duration, parse_duration};
+pub use duration::{fmt_duration, parse_duration, NotADuration};
 pub use event::{Action, ConcludeReason, Event, InstanceReport, Notification, NotifyKind};
 pub use machine::{reconcile, step, Ignored, Transition};
 pub use plan::{

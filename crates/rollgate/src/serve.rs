@@ -3,7 +3,6 @@
 //! requests finish within the grace period).
 
 use crate::backend::builtin;
-use crate::cli::ServeArgs;
 use crate::control::api::{self, Admin};
 use crate::control::auth::{self, Token};
 use crate::control::plane::{Boot, Booted, ControlPlane};
@@ -25,8 +24,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod args;
 mod conn;
 mod workers;
+
+pub(crate) use args::ServeArgs;
 
 /// Runs the gateway until SIGINT or SIGTERM.
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -117,20 +117,24 @@ pub(crate) fn metrics_from_file(file: MetricsFile) -> Result<MetricsSpec, Config
     }
 }
 
+/// Why a query template's placeholders were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PlaceholderError {
+    #[error("a `{{{{` placeholder is not closed")]
+    Unclosed,
+    #[error("unknown placeholder `{{{{{0}}}}}` (known: {known})", known = PLACEHOLDERS.join(", "))]
+    Unknown(String),
+}
+
 /// Refuses `{{name}}` placeholders other than [`PLACEHOLDERS`], and unclosed ones.
-fn check_placeholders(template: &str) -> Result<(), String> {
+fn check_placeholders(template: &str) -> Result<(), PlaceholderError> {
     let mut rest = template;
     while let Some(open) = rest.find("{{") {
         let after = &rest[open + 2..];
-        let close = after
-            .find("}}")
-            .ok_or_else(|| "a `{{` placeholder is not closed".to_owned())?;
+        let close = after.find("}}").ok_or(PlaceholderError::Unclosed)?;
         let name = after[..close].trim();
         if !PLACEHOLDERS.contains(&name) {
-            return Err(format!(
-                "unknown placeholder `{{{{{name}}}}}` (known: {})",
-                PLACEHOLDERS.join(", ")
-            ));
+            return Err(PlaceholderError::Unknown(name.to_owned()));
         }
         rest = &after[close + 2..];
     }

@@ -5,41 +5,15 @@
 mod export;
 pub mod file;
 pub mod metrics;
-mod ordered;
 mod validate;
 
+pub use crate::document::{check_name, ConfigError, NameError, OrderedMap};
 pub use export::{route_file, service_file};
-pub use ordered::OrderedMap;
-pub use validate::{check_name, route_from_file, service_from_file, validate};
+pub use validate::{route_from_file, service_from_file, validate};
 
 use crate::route::RouteTable;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-/// A configuration error, naming the field (as a dotted path) and the problem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The text is not valid YAML for the file model (syntax, unknown key, wrong type).
-    #[error("{0}")]
-    Parse(String),
-    /// A field holds a value that is not allowed.
-    #[error("field `{field}`: {problem}")]
-    Invalid {
-        /// Dotted path of the field, e.g. `services.iris.route.weights`.
-        field: String,
-        /// What is wrong with it.
-        problem: String,
-    },
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(field: impl Into<String>, problem: impl ToString) -> Self {
-        ConfigError::Invalid {
-            field: field.into(),
-            problem: problem.to_string(),
-        }
-    }
-}
 
 /// Parses and validates a configuration text.
 pub fn parse(text: &str) -> Result<Config, ConfigError> {

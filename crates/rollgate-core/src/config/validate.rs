@@ -7,11 +7,9 @@ use super::{
     Config, ConfigError, HttpSpec, OutputSpec, ServiceFlags, ServiceSpec, VersionSource,
     VersionSpec,
 };
+use crate::document::check_name;
 use crate::route::{percent_to_bps, Overrides, RouteSpec, RouteTable, StickySource};
 use std::time::Duration;
-
-/// Longest service or version name; they appear in URLs, metric labels and file names.
-pub(crate) const MAX_NAME_LEN: usize = 64;
 
 /// Validates a parsed file.
 pub fn validate(file: ConfigFile) -> Result<Config, ConfigError> {
@@ -138,20 +136,6 @@ fn check_limits(limits: &super::file::LimitsFile) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Checks a service or version name: short, and safe in a URL path, a label and a file name.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return Err(format!("names must be 1 to {MAX_NAME_LEN} characters"));
-    }
-    if !name.chars().all(ok_char) || name.starts_with('.') {
-        return Err(format!(
-            "`{name}` may only hold letters, digits, `-`, `_` and `.` (not first)"
-        ));
-    }
-    Ok(())
-}
-
 /// Validates one service document (from a config file, the store or the control API).
 pub fn service_from_file(name: &str, file: ServiceFile) -> Result<ServiceSpec, ConfigError> {
     let at = format!("services.{name}");
@@ -260,15 +244,22 @@ fn http_spec(at: &str, file: HttpFile) -> Result<HttpSpec, ConfigError> {
 }
 
 /// Only plain `http://host:port` bases: Rollgate talks to model servers on a trusted network.
-fn check_instance_url(url: &str) -> Result<(), String> {
+/// Why an upstream instance URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum InstanceUrlError {
+    #[error("`{0}` must start with http://")]
+    Scheme(String),
+    #[error("`{0}` must be a base URL like http://host:port, without a path")]
+    NotBase(String),
+}
+
+fn check_instance_url(url: &str) -> Result<(), InstanceUrlError> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}` must start with http://"))?;
+        .ok_or_else(|| InstanceUrlError::Scheme(url.to_owned()))?;
     let authority = rest.trim_end_matches('/');
     if authority.is_empty() || authority.contains('/') || authority.contains('?') {
-        return Err(format!(
-            "`{url}` must be a base URL like http://host:port, without a path"
-        ));
+        return Err(InstanceUrlError::NotBase(url.to_owned()));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ mod clauses;
 use super::file::{FlagFile, FlagSetFile, RolloutFile, RuleFile, ServeFile};
 use super::flag::{Flag, Rollout, Rule, Serve};
 use super::segment::Segment;
-use crate::config::{check_name, ConfigError, OrderedMap};
+use crate::document::{check_name, ConfigError, OrderedMap};
 use crate::route::{fmt_bps, percent_to_bps, TOTAL_BPS};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! for YAML files, the store and the control API. [`super::compile`] turns them into the
 //! evaluable form and names the field of every problem.
 
-use crate::config::OrderedMap;
+use crate::document::OrderedMap;
 use serde::{Deserialize, Serialize};
 
 /// A whole flags document: shared segments, then flags by key.

@@ -3,12 +3,17 @@
 //! Milliseconds (not `std::time::Duration`) because rollout state is compared against
 //! [`UnixMillis`](crate::time::UnixMillis) and persisted as JSON numbers.
 
+/// A text that is not a duration (or one too long to hold in milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a duration like `500ms`, `30s`, `5m` or `1h30m`")]
+pub struct NotADuration(pub String);
+
 /// Parses `500ms`, `30s`, `5m`, `2h`, `1d` or a concatenation such as `1h30m`.
 ///
 /// A bare number is refused: `30` could be seconds or milliseconds, and guessing wrong changes
 /// how long a canary is exposed by a factor of a thousand.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let bad = || format!("`{text}` is not a duration like `500ms`, `30s`, `5m` or `1h30m`");
+pub fn parse_duration(text: &str) -> Result<u64, NotADuration> {
+    let bad = || NotADuration(text.to_owned());
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(bad());

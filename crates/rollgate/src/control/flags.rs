@@ -2,7 +2,7 @@
 //! request. A change is validated like the config file, committed with its event, and served
 //! by the next snapshot, without a restart.
 
-use super::api::{changed, expected_revision, tagged, Admin};
+use super::admin::{changed, expected_revision, tagged, Admin};
 use crate::gateway::error::ApiError;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;

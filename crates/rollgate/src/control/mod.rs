@@ -1,6 +1,7 @@
 //! The control plane: durable state, the control API on the admin port, and the changes that
 //! swap what the data plane serves without a restart.
 
+mod admin;
 pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod dashboard;

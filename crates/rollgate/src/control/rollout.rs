@@ -1,6 +1,6 @@
 //! The rollout endpoints: start a rollout from a plan, read it, and the operator verbs.
 
-use super::api::Admin;
+use super::admin::Admin;
 use crate::controller::{RolloutError, Verb};
 use crate::gateway::error::ApiError;
 use axum::extract::{Path, State};

@@ -1,6 +1,6 @@
 //! Registering versions: an ONNX file (raw body or multipart form) or HTTP upstream URLs.
 
-use super::api::{changed, if_match, Admin};
+use super::admin::{changed, if_match, Admin};
 use super::plane::ControlError;
 use crate::gateway::error::ApiError;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -37,7 +37,7 @@ pub(crate) async fn register_version(
     req: Request,
 ) -> Result<Response, ApiError> {
     let expected = if_match(&headers)?;
-    super::api::check_revision(&admin, &service, expected).await?;
+    super::admin::check_revision(&admin, &service, expected).await?;
     let version = if is_json(&headers) {
         upstream(&admin, &service, req).await?
     } else {

@@ -101,23 +101,34 @@ async fn post_with_retries(
     }
 }
 
+/// Why one delivery of a webhook failed.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error("bad webhook URL: {0}")]
+    BadUrl(#[from] http::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error(transparent)]
+    Connect(#[from] hyper_util::client::legacy::Error),
+    #[error("answered {0}")]
+    Status(http::StatusCode),
+}
+
 async fn post(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     timeout: Duration,
     url: &str,
     body: Bytes,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let req = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .body(Full::new(body))?;
     let resp = tokio::time::timeout(timeout, client.request(req))
         .await
-        .map_err(|_| "timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| DeliveryError::Timeout)??;
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("answered {}", resp.status()))
+        Err(DeliveryError::Status(resp.status()))
     }
 }

@@ -9,7 +9,7 @@
 //! answer to the request's feedback record, so a label joined later credits both.
 
 use super::answer::{self, Reading};
-use super::dispatch::{self, Call};
+use super::call::{self, Call};
 use super::error::ApiError;
 use super::snapshot::ServiceRuntime;
 use super::Gateway;
@@ -33,7 +33,7 @@ pub(crate) struct Primary {
 /// A copy ready to go, holding its mirror slot.
 pub(crate) struct Prepared {
     request: BackendRequest,
-    copy: Copy,
+    copy: MirrorCopy,
     permit: OwnedSemaphorePermit,
 }
 
@@ -65,7 +65,7 @@ pub(crate) async fn prepare(
         version.stats.record_mirror_dropped();
         return Ok(None);
     };
-    let body = dispatch::read(gw, call).await?;
+    let body = call::read(gw, call).await?;
     let request = match version.backend.speaks() {
         Speaks::Tensors => match call.protocol.decode(&body, &call.headers, svc.input_width) {
             Ok((batch, _)) => BackendRequest::Tensors(batch),
@@ -74,7 +74,7 @@ pub(crate) async fn prepare(
         Speaks::Http => {
             // The copy goes to the path a served request would (`predict_path`...); one that
             // cannot be addressed is dropped, like one that cannot be decoded.
-            let Ok(uri) = dispatch::mapped_uri(version, call.protocol, &call.uri) else {
+            let Ok(uri) = call::mapped_uri(version, call.protocol, &call.uri) else {
                 return Ok(None);
             };
             let mut req = http::Request::new(
@@ -89,7 +89,7 @@ pub(crate) async fn prepare(
         }
     };
     version.stats.record_mirrored();
-    let copy = Copy {
+    let copy = MirrorCopy {
         svc: Arc::clone(svc),
         target,
         request_id: String::from_utf8_lossy(call.request_id.as_bytes()).into_owned(),
@@ -103,14 +103,14 @@ pub(crate) async fn prepare(
 }
 
 /// One mirrored copy in flight.
-struct Copy {
+struct MirrorCopy {
     svc: Arc<ServiceRuntime>,
     target: VersionIdx,
     request_id: String,
     ledger: Arc<Ledger>,
 }
 
-impl Copy {
+impl MirrorCopy {
     /// What a mirrored HTTP answer predicted, read as a served answer would be: a status the
     /// served path would count as a failure (a 4xx to a request stable accepted included) is
     /// the candidate's error here too; `None` is a success whose predictions cannot be read.
@@ -128,7 +128,7 @@ impl Copy {
         let outcome = version.backend.call(request).await;
         let latency = started.elapsed();
         let (read, error) = match outcome {
-            Ok(BackendReply::Tensors(outputs)) => (Some(dispatch::predicted(&outputs)), None),
+            Ok(BackendReply::Tensors(outputs)) => (Some(call::predicted(&outputs)), None),
             Ok(BackendReply::Http(resp)) => self.interpret(resp).await,
             Err(e) => (Some(Predicted::Opaque), Some(e.kind)),
         };
@@ -144,7 +144,7 @@ impl Copy {
         if error.is_some() {
             return;
         }
-        dispatch::record_read(&self.svc, version, read.as_ref());
+        call::record_read(&self.svc, version, read.as_ref());
         let predicted = read.unwrap_or(Predicted::Opaque);
         if let Some((rows, differ, abs_diff)) = compare(&served.predicted, &predicted) {
             let example = (differ > 0).then(|| Divergence {

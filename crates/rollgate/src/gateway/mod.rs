@@ -1,10 +1,11 @@
 //! The data plane: the listener's routes, from a request to the answer of a model version.
 //!
 //! Handlers stay thin: they find the service in the current [`Snapshot`] (an `ArcSwap` load, no
-//! lock) and hand a [`dispatch::Call`] over; [`dispatch`] routes it with the pure router of
+//! lock) and hand a [`call::Call`] over; [`dispatch`] routes it with the pure router of
 //! `rollgate-core`, calls the backend and records the outcome.
 
 mod answer;
+mod call;
 pub(crate) mod deadline;
 mod dispatch;
 pub(crate) mod error;
@@ -26,7 +27,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dispatch::{Call, Payload};
+use call::{Call, Payload};
 use error::{ApiError, ErrorStyle};
 use protocol::Protocol;
 use rollgate_core::tensor::TensorSpec;
@@ -95,7 +96,11 @@ impl WeightSource for RouteWeights {
         let mut out = Vec::new();
         for svc in snap.services.values() {
             for (name, bps) in svc.route.versions().iter().zip(svc.route.weights()) {
-                out.push((svc.name.clone(), name.clone(), f64::from(*bps) / 10_000.0));
+                out.push((
+                    svc.name.to_string(),
+                    name.clone(),
+                    f64::from(*bps) / 10_000.0,
+                ));
             }
         }
         out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
@@ -116,7 +121,7 @@ impl WeightSource for RouteWeights {
                 } else {
                     "other"
                 };
-                out.push((svc.name.clone(), name.clone(), role));
+                out.push((svc.name.to_string(), name.clone(), role));
             }
         }
         out.sort();
@@ -239,7 +244,7 @@ fn check_length(gw: &Gateway, req: &Request) -> Result<(), ApiError> {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     match declared {
-        Some(n) if n > gw.max_body => Err(dispatch::too_large(gw.max_body)),
+        Some(n) if n > gw.max_body => Err(call::too_large(gw.max_body)),
         _ => Ok(()),
     }
 }

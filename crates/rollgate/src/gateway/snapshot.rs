@@ -17,29 +17,47 @@ pub(crate) type Backends = HashMap<(String, String), Arc<dyn Backend>>;
 /// One version, ready to serve.
 #[derive(Debug)]
 pub(crate) struct VersionRuntime {
-    pub(crate) name: String,
-    /// The name again, shareable without an allocation (feedback records hold it).
-    pub(crate) shared_name: Arc<str>,
+    /// Shareable without an allocation (feedback records hold it).
+    pub(crate) name: Arc<str>,
     /// `x-model-version` value, built once per snapshot rather than per answer.
     pub(crate) header: http::HeaderValue,
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) stats: Arc<VersionStats>,
-    /// Upstream path for v1 predict requests (HTTP versions), `None` keeps the incoming path.
-    pub(crate) predict_path: Option<String>,
-    /// Upstream path for v2 infer requests (HTTP versions), `None` keeps the incoming path.
-    pub(crate) infer_path: Option<String>,
-    /// `predict_path` and `infer_path` parsed once, for the usual request without a query:
-    /// the upstream URI is then a clone rather than a string built and parsed per request.
-    pub(crate) predict_uri: Option<http::Uri>,
-    pub(crate) infer_uri: Option<http::Uri>,
+    /// Upstream path of v1 predict requests (HTTP versions).
+    pub(crate) predict_path: UpstreamPath,
+    /// Upstream path of v2 infer requests (HTTP versions).
+    pub(crate) infer_path: UpstreamPath,
+}
+
+/// Where an HTTP version takes the requests of one protocol. Parsed once per snapshot, so
+/// the usual request without a query gets a clone rather than a URI built and parsed.
+#[derive(Debug, Clone)]
+pub(crate) enum UpstreamPath {
+    /// The incoming path, unchanged (no `predict_path`/`infer_path` configured).
+    Incoming,
+    /// The configured path.
+    Mapped(http::Uri),
+    /// A configured path that is no URI path: its requests are refused, naming it.
+    Unparseable(String),
+}
+
+impl UpstreamPath {
+    fn of(configured: Option<&String>) -> Self {
+        match configured {
+            None => UpstreamPath::Incoming,
+            Some(p) => p.parse().map_or_else(
+                |_| UpstreamPath::Unparseable(p.clone()),
+                UpstreamPath::Mapped,
+            ),
+        }
+    }
 }
 
 /// One service, ready to serve.
 #[derive(Debug)]
 pub(crate) struct ServiceRuntime {
-    pub(crate) name: String,
-    /// The name again, shareable without an allocation (feedback records hold it).
-    pub(crate) shared_name: Arc<str>,
+    /// Shareable without an allocation (feedback records hold it).
+    pub(crate) name: Arc<str>,
     pub(crate) input_width: usize,
     pub(crate) output: OutputSpec,
     pub(crate) route: RouteTable,
@@ -82,7 +100,7 @@ impl Snapshot {
         let mut services = HashMap::new();
         for state in states {
             let svc = service(state, backends, recorder)?;
-            services.insert(svc.name.clone(), Arc::new(svc));
+            services.insert(svc.name.to_string(), Arc::new(svc));
         }
         Ok(Self { services })
     }
@@ -114,8 +132,11 @@ fn service(
             .find(|v| v.name == *name)
             .map(|v| &v.source);
         let (predict_path, infer_path) = match source {
-            Some(VersionSource::Http(h)) => (h.predict_path.clone(), h.infer_path.clone()),
-            _ => (None, None),
+            Some(VersionSource::Http(h)) => (
+                UpstreamPath::of(h.predict_path.as_ref()),
+                UpstreamPath::of(h.infer_path.as_ref()),
+            ),
+            _ => (UpstreamPath::Incoming, UpstreamPath::Incoming),
         };
         let stats = recorder.stats(
             VersionKey {
@@ -127,19 +148,15 @@ fn service(
         versions.push(VersionRuntime {
             header: http::HeaderValue::from_str(name)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("invalid")),
-            name: name.clone(),
-            shared_name: name.as_str().into(),
+            name: name.as_str().into(),
             backend,
             stats,
-            predict_uri: predict_path.as_deref().and_then(|p| p.parse().ok()),
-            infer_uri: infer_path.as_deref().and_then(|p| p.parse().ok()),
             predict_path,
             infer_path,
         });
     }
     Ok(ServiceRuntime {
-        name: spec.name.clone(),
-        shared_name: spec.name.as_str().into(),
+        name: spec.name.as_str().into(),
         input_width: spec.input_width,
         output: spec.output.clone(),
         route: spec.route.clone(),

@@ -1,7 +1,7 @@
 //! Clause and segment compilation: operands checked against their operator and parsed once.
 
 use super::Segments;
-use crate::config::ConfigError;
+use crate::document::ConfigError;
 use crate::flags::clause::{parse_semver, Clause, Test};
 use crate::flags::file::{ClauseFile, Op, Scalar, SegmentFile};
 use crate::flags::segment::Segment;
@@ -80,20 +80,22 @@ fn operand_test(at: &str, op: Op, c: &ClauseFile) -> Result<Test, ConfigError> {
     }
     let v = single(at, op, c)?;
     let field = format!("{at}.value");
-    let bad = |problem: String| ConfigError::invalid(&field, problem);
+    let bad = |problem: &dyn std::fmt::Display| ConfigError::invalid(&field, problem);
     Ok(match op {
         Op::Equals | Op::NotEquals => Test::Equals(v.clone()),
         Op::Regex => Test::Regex(
-            regex::Regex::new(string(v).map_err(bad)?)
-                .map_err(|e| bad(format!("invalid regex: {e}")))?,
+            regex::Regex::new(string(v).map_err(|e| bad(&e))?)
+                .map_err(|e| bad(&format!("invalid regex: {e}")))?,
         ),
-        Op::StartsWith => Test::StartsWith(string(v).map_err(bad)?.to_owned()),
-        Op::EndsWith => Test::EndsWith(string(v).map_err(bad)?.to_owned()),
-        Op::Contains => Test::Contains(string(v).map_err(bad)?.to_owned()),
-        Op::Lt | Op::Lte | Op::Gt | Op::Gte => Test::Number(number(v).map_err(bad)?, wanted(op)),
+        Op::StartsWith => Test::StartsWith(string(v).map_err(|e| bad(&e))?.to_owned()),
+        Op::EndsWith => Test::EndsWith(string(v).map_err(|e| bad(&e))?.to_owned()),
+        Op::Contains => Test::Contains(string(v).map_err(|e| bad(&e))?.to_owned()),
+        Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
+            Test::Number(number(v).map_err(|e| bad(&e))?, wanted(op))
+        }
         Op::SemverEq | Op::SemverLt | Op::SemverGt => {
-            let text = string(v).map_err(|p| bad(format!("{p} (quote versions: \"2.0\")")))?;
-            let ver = parse_semver(text).ok_or_else(|| bad(format!("invalid semver `{text}`")))?;
+            let text = string(v).map_err(|p| bad(&format!("{p} (quote versions: \"2.0\")")))?;
+            let ver = parse_semver(text).ok_or_else(|| bad(&format!("invalid semver `{text}`")))?;
             Test::Semver(ver, wanted(op))
         }
         Op::In | Op::NotIn | Op::InSegment => unreachable_op(&field)?,
@@ -159,17 +161,40 @@ fn in_segment(at: &str, c: &ClauseFile, segments: Option<&Segments>) -> Result<T
     Ok(Test::InSegment(found.collect::<Result<_, _>>()?))
 }
 
-fn string(v: &Scalar) -> Result<&str, String> {
-    match v {
-        Scalar::Str(s) => Ok(s),
-        other => Err(format!("expected a string, got {other:?}")),
+/// An operand of the wrong kind for its operator.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum OperandError {
+    #[error("expected a string, got {0}")]
+    NotAString(Shown),
+    #[error("expected a finite number, got {0}")]
+    NotANumber(Shown),
+}
+
+/// A scalar as a file would write it, for messages.
+#[derive(Debug, Clone, PartialEq)]
+struct Shown(Scalar);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Scalar::Bool(b) => write!(f, "the boolean {b}"),
+            Scalar::Num(n) => write!(f, "the number {n}"),
+            Scalar::Str(s) => write!(f, "the string {s:?}"),
+        }
     }
 }
 
-fn number(v: &Scalar) -> Result<f64, String> {
+fn string(v: &Scalar) -> Result<&str, OperandError> {
+    match v {
+        Scalar::Str(s) => Ok(s),
+        other => Err(OperandError::NotAString(Shown(other.clone()))),
+    }
+}
+
+fn number(v: &Scalar) -> Result<f64, OperandError> {
     match v {
         Scalar::Num(n) if n.is_finite() => Ok(*n),
-        other => Err(format!("expected a finite number, got {other:?}")),
+        other => Err(OperandError::NotANumber(Shown(other.clone()))),
     }
 }
 
