@@ -6,11 +6,12 @@
 mod common;
 
 use common::http::Request;
-use common::node::{model, post, Node};
+use common::node::{model, post};
+use common::Rollgate;
 use common::TempDir;
 use serde_json::json;
 
-fn events(node: &Node) -> usize {
+fn events(node: &Rollgate) -> usize {
     let r = node.admin(Request::get("/api/v1/events?limit=500"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["events"].as_array().unwrap().len()
@@ -36,7 +37,7 @@ fn blobs(dir: &TempDir) -> usize {
 #[test]
 fn framework_refusals_answer_json() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "gw.log");
+    let node = Rollgate::on(&dir, "gw.log", &[]);
     for path in ["/api/v1/events?limit=-1", "/api/v1/events?before=x"] {
         let r = node.admin(Request::get(path));
         assert_eq!(r.status, 400, "{path}: {}", r.text());
@@ -52,7 +53,7 @@ fn framework_refusals_answer_json() {
 #[test]
 fn reads_carry_the_revision_as_an_etag_and_if_match_is_checked() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "gw.log");
+    let node = Rollgate::on(&dir, "gw.log", &[]);
     let r = node.admin(Request::get("/api/v1/services/iris"));
     let rev = r.json()["revision"].as_u64().unwrap();
     assert_eq!(r.header("etag"), Some(format!("\"{rev}\"").as_str()));
@@ -78,7 +79,7 @@ fn reads_carry_the_revision_as_an_etag_and_if_match_is_checked() {
 #[test]
 fn a_stale_upload_is_refused_before_its_model_is_stored() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "gw.log");
+    let node = Rollgate::on(&dir, "gw.log", &[]);
     let (before_events, before_blobs) = (events(&node), blobs(&dir));
     let r = node.admin(
         Request::post("/update-model?version=v9", model("iris-v2.onnx"))
@@ -93,7 +94,7 @@ fn a_stale_upload_is_refused_before_its_model_is_stored() {
 #[test]
 fn a_taken_upstream_name_is_a_conflict() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "gw.log");
+    let node = Rollgate::on(&dir, "gw.log", &[]);
     let body = json!({"name": "v1", "http": {"instances": ["http://127.0.0.1:9"]}});
     let r = node.admin(
         post("/api/v1/services/iris/versions", body).header("content-type", "application/json"),
@@ -105,7 +106,7 @@ fn a_taken_upstream_name_is_a_conflict() {
 #[test]
 fn a_route_whose_candidate_is_its_stable_is_refused() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "gw.log");
+    let node = Rollgate::on(&dir, "gw.log", &[]);
     let route = json!({"route": {"stable": "v1", "candidate": "v1", "weights": {"v1": 100}}});
     let r = node.admin(Request::new("PUT", "/api/v1/services/iris/route").body(route.to_string()));
     assert_eq!(r.status, 400, "{}", r.text());
@@ -125,7 +126,7 @@ fn oversized_uploads_are_413_in_every_form() {
         "limits: { max_model_bytes: 2000 }\nservices:\n  iris:\n    input_width: 4\n    \
          versions:\n      v1: { onnx: \"builtin:iris-v1\" }\n    route:\n      weights: { v1: 100 }\n",
     );
-    let node = Node::start_with(&dir, "gw.log", &["--config", config.to_str().unwrap()]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", config.to_str().unwrap()]);
     let big = vec![b'x'; 10_000];
     let raw = Request::post("/update-model", big.clone())
         .header("content-type", "application/octet-stream");

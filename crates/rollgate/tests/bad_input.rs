@@ -13,7 +13,8 @@ mod common;
 mod corpus;
 
 use common::http::{Request, Response, IO_TIMEOUT};
-use common::node::{model, Node};
+use common::node::model;
+use common::Rollgate;
 use common::{TempDir, IRIS_ROWS};
 use corpus::{Bytes, Case, Expect, Port, Send as Sent, CASES, CONFIG, TOKEN};
 use serde_json::{json, Value};
@@ -22,9 +23,9 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// A gateway on the corpus config; its log is `dir/gw.log`.
-fn start(dir: &TempDir) -> Node {
+fn start(dir: &TempDir) -> Rollgate {
     let config = dir.write("corpus.yaml", CONFIG);
-    Node::start_with(dir, "gw.log", &["--config", config.to_str().unwrap()])
+    Rollgate::on(dir, "gw.log", &["--config", config.to_str().unwrap()])
 }
 
 fn bearer() -> String {
@@ -39,7 +40,7 @@ fn predict_rows(addr: SocketAddr) -> Value {
 }
 
 /// The gateway still runs, answers exactly as `before`, and its log holds no panic.
-fn assert_healthy(node: &mut Node, dir: &TempDir, before: &Value) {
+fn assert_healthy(node: &mut Rollgate, dir: &TempDir, before: &Value) {
     assert!(
         node.child.try_wait().unwrap().is_none(),
         "the gateway exited"
@@ -55,7 +56,7 @@ fn assert_healthy(node: &mut Node, dir: &TempDir, before: &Value) {
 }
 
 /// Sends one case and returns the answer, `None` when the connection closed without one.
-fn send(node: &Node, case: &Case) -> Option<Response> {
+fn send(node: &Rollgate, case: &Case) -> Option<Response> {
     let addr = match case.port {
         Port::Data => node.data,
         Port::Admin => node.admin,
@@ -212,7 +213,7 @@ fn content_length(r: &Response) -> usize {
 
 /// While `slow` runs on its own thread, the port keeps answering others.
 fn served_meanwhile(
-    node: &Node,
+    node: &Rollgate,
     slow: impl FnOnce() -> (Option<Response>, Duration) + Send,
 ) -> (Option<Response>, Duration) {
     std::thread::scope(|scope| {
@@ -383,13 +384,13 @@ fn past_the_connection_cap_clients_wait_until_a_connection_closes() {
         &format!("limits: {{ max_connections: 2 }}\n{}", common::IRIS_V1_V2),
         &["--workers", "1"],
     );
-    let (first, a) = held_connection(gw.addr, IO_TIMEOUT);
-    let (_second, b) = held_connection(gw.addr, IO_TIMEOUT);
+    let (first, a) = held_connection(gw.data, IO_TIMEOUT);
+    let (_second, b) = held_connection(gw.data, IO_TIMEOUT);
     for head in [a, b] {
         assert!(head.unwrap().starts_with("HTTP/1.1 200"));
     }
     // The third connects (the kernel's backlog takes it) but is not served while two are open.
-    let (mut third, c) = held_connection(gw.addr, Duration::from_millis(800));
+    let (mut third, c) = held_connection(gw.data, Duration::from_millis(800));
     assert_eq!(c, None, "served past the cap");
     drop(first);
     third.set_read_timeout(Some(IO_TIMEOUT)).unwrap();

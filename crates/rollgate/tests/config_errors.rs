@@ -66,7 +66,7 @@ fn assert_names(stderr: &str, what: &[&str]) {
 fn the_good_config_starts() {
     // The base every case below breaks in one place is itself valid.
     let gw = common::Rollgate::start(GOOD);
-    assert_eq!(common::http::get(gw.addr, "/v2/health/ready").status, 200);
+    assert_eq!(common::http::get(gw.data, "/v2/health/ready").status, 200);
 }
 
 #[test]
@@ -161,12 +161,12 @@ fn a_refused_config_leaves_the_store_as_it_was() {
     );
     let config = GOOD.replace("builtin:iris-v2", "garbage.onnx");
     refused(&dir, &config);
-    let gw = common::Rollgate::start_in(dir, GOOD);
+    let gw = common::Rollgate::start_in(dir, GOOD, &[]);
     let resp = common::http::Request::post(
         "/v2/models/iris/versions/v2/infer",
         r#"{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}"#,
     )
-    .send(gw.addr);
+    .send(gw.data);
     assert_eq!(resp.status, 200, "{}", resp.text());
 }
 

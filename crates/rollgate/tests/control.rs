@@ -6,11 +6,11 @@
 mod common;
 
 use common::http::Request;
-use common::node::{addr_of, model, post, Node};
-use common::{eventually, serve_command, strip_ansi, workspace_root, TempDir};
+use common::node::{model, post};
+use common::Rollgate;
+use common::{serve_command, workspace_root, TempDir};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ fn weights(svc: &Value) -> Value {
 #[test]
 fn seed_verbs_and_their_refusals() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "a.log");
+    let node = Rollgate::on(&dir, "a.log", &[]);
     let up =
         node.admin(Request::new("POST", "/update-model?version=v3").body(model("iris-v2.onnx")));
     assert_eq!(up.status, 200, "{}", up.text());
@@ -124,7 +124,7 @@ fn seed_verbs_and_their_refusals() {
 #[test]
 fn wrong_width_models_are_refused() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "a.log");
+    let node = Rollgate::on(&dir, "a.log", &[]);
     let r = node.admin(Request::new("POST", "/update-model").body(model("diabetes-linear.onnx")));
     assert_eq!((r.status, r.error_code()), (400, "bad_model".into()));
     assert!(
@@ -140,7 +140,7 @@ fn acknowledged_changes_survive_kill_9() {
     let dir = TempDir::new();
     let mut expected: Option<Value> = None;
     for round in 0..3 {
-        let node = Node::start(&dir, &format!("run{round}.log"));
+        let node = Rollgate::on(&dir, &format!("run{round}.log"), &[]);
         if let Some(want) = &expected {
             let got = node.service();
             assert_eq!(
@@ -160,7 +160,7 @@ fn acknowledged_changes_survive_kill_9() {
         expected = Some(last.json());
         node.kill9();
     }
-    let node = Node::start(&dir, "final.log");
+    let node = Rollgate::on(&dir, "final.log", &[]);
     let got = node.service();
     let want = expected.unwrap();
     assert_eq!(got["revision"], want["revision"]);
@@ -208,7 +208,7 @@ fn allowed(svc: &Value) -> BTreeSet<String> {
 #[test]
 fn changes_under_load_fail_no_request() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "a.log");
+    let node = Rollgate::on(&dir, "a.log", &[]);
     let data = node.data;
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Vec::<(Instant, Instant, u16, String)>::new()));
@@ -295,7 +295,7 @@ fn changes_under_load_fail_no_request() {
 #[test]
 fn cli_verbs_drive_the_gateway() {
     let dir = TempDir::new();
-    let node = Node::start(&dir, "a.log");
+    let node = Rollgate::on(&dir, "a.log", &[]);
     let model_path = workspace_root().join("models/iris-v2.onnx");
     let (code, out, err) = node.cli(&[
         "update-model",
@@ -351,26 +351,9 @@ fn cli_verbs_drive_the_gateway() {
 #[test]
 fn a_token_protects_the_control_api() {
     let dir = TempDir::new();
-    let log_path = dir.path().join("t.log");
-    let file = std::fs::File::create(&log_path).unwrap();
-    let child = serve_command(&dir)
-        .env("ROLLGATE_ADMIN_TOKEN", "s3cret")
-        .stderr(Stdio::from(file))
-        .spawn()
-        .unwrap();
-    let mut admin = None;
-    assert!(eventually(Duration::from_secs(30), || {
-        admin = addr_of(
-            &strip_ansi(&std::fs::read_to_string(&log_path).unwrap_or_default()),
-            "admin port listening",
-        );
-        admin.is_some()
-    }));
-    let node = Node {
-        child,
-        data: admin.unwrap(),
-        admin: admin.unwrap(),
-    };
+    let mut serve = serve_command(&dir);
+    serve.env("ROLLGATE_ADMIN_TOKEN", "s3cret");
+    let node = Rollgate::from_command(serve);
     assert_eq!(node.admin(Request::get("/api/v1/services")).status, 401);
     assert_eq!(
         node.admin(Request::get("/api/v1/services").header("authorization", "Bearer wrong"))

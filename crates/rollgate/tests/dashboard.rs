@@ -41,12 +41,44 @@ services:
       weights: { v1: 90, v2: 10 }
 "#;
 
+/// Where the page and the API disagree about a version.
+// Read through `Debug`, in the failure messages of the assertions.
+#[allow(dead_code)]
+#[derive(Debug)]
+enum Disagreement {
+    /// The API does not list the version.
+    NoVersion(String),
+    /// The page shows another value than the API's.
+    Value {
+        version: String,
+        metric: &'static str,
+        page: String,
+        api: String,
+    },
+}
+
+impl Disagreement {
+    fn value(
+        version: &str,
+        metric: &'static str,
+        page: impl std::fmt::Debug,
+        api: impl std::fmt::Debug,
+    ) -> Self {
+        Disagreement::Value {
+            version: version.to_owned(),
+            metric,
+            page: format!("{page:?}"),
+            api: format!("{api:?}"),
+        }
+    }
+}
+
 /// The numbers of one version the page must agree with the API on.
-fn agrees(shown: &Shown, api: &Value, version: &str) -> Result<(), String> {
+fn agrees(shown: &Shown, api: &Value, version: &str) -> Result<(), Disagreement> {
     let v = api["versions"]
         .as_array()
         .and_then(|vs| vs.iter().find(|v| v["name"] == version))
-        .ok_or_else(|| format!("the API has no version {version}"))?;
+        .ok_or_else(|| Disagreement::NoVersion(version.to_owned()))?;
     let stats = &v["stats"];
     let checks = [
         ("requests", stats["requests"].to_string()),
@@ -60,7 +92,7 @@ fn agrees(shown: &Shown, api: &Value, version: &str) -> Result<(), String> {
     for (metric, want) in checks {
         let got = shown.value(&format!("version-{version}-{metric}"));
         if got != want {
-            return Err(format!("{version} {metric}: page {got:?}, API {want:?}"));
+            return Err(Disagreement::value(version, metric, got, want));
         }
     }
     let got = shown.number(&format!("version-{version}-accuracy"));
@@ -70,7 +102,7 @@ fn agrees(shown: &Shown, api: &Value, version: &str) -> Result<(), String> {
         (g, w) => g == w,
     };
     if !same {
-        return Err(format!("{version} accuracy: page {got:?}, API {want:?}"));
+        return Err(Disagreement::value(version, "accuracy", got, want));
     }
     Ok(())
 }

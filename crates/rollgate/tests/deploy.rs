@@ -219,16 +219,16 @@ fn live_metrics() -> Metrics {
         let body = serde_json::json!({ "instances": IRIS_ROWS }).to_string();
         let resp = Request::post("/v1/models/iris/predict", body)
             .header("x-canary", canary)
-            .send(gw.addr);
+            .send(gw.data);
         assert_eq!(resp.status, 200, "{}", resp.text());
     }
     assert_eq!(
-        predict(gw.addr, "iris", &[[1.0, 2.0, 3.0, 4.0]]).status,
+        predict(gw.data, "iris", &[[1.0, 2.0, 3.0, 4.0]]).status,
         200
     );
-    let bad = Request::post("/v1/models/iris/predict", "{").send(gw.addr);
+    let bad = Request::post("/v1/models/iris/predict", "{").send(gw.data);
     assert_eq!(bad.status, 400, "{}", bad.text());
-    scrape(gw.addr)
+    scrape(gw.data)
 }
 
 /// Panics naming every metric of `used` (from `what`) that neither `/metrics` nor Prometheus
@@ -553,8 +553,8 @@ fn kubernetes_config_starts_rollgate() {
         "the container does not expose the data port {data_port}: {ports}"
     );
     let gw = Rollgate::start(&config);
-    let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+    let resp = predict(gw.data, "iris", &IRIS_ROWS);
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let ready = common::http::get(gw.addr, "/v2/health/ready");
+    let ready = common::http::get(gw.data, "/v2/health/ready");
     assert_eq!(ready.status, 200, "the readiness probe's path answers");
 }

@@ -57,7 +57,7 @@ fn labels_credit_the_version_that_answered() {
     let mut expected = std::collections::BTreeMap::<String, (u64, u64)>::new();
     for (i, (row, truth)) in common::iris_rows("iris-eval.csv").into_iter().enumerate() {
         let id = format!("req-{i}");
-        let r = predict(gw.addr, &id, row);
+        let r = predict(gw.data, &id, row);
         assert_eq!(r.status, 200, "{}", r.text());
         let label = r.json()["predictions"][0]["label"].as_i64().unwrap();
         let e = expected.entry(r.version()).or_default();
@@ -65,7 +65,7 @@ fn labels_credit_the_version_that_answered() {
         e.1 += u64::from(label == truth);
         let names = ["setosa", "versicolor", "virginica"];
         let f = feedback(
-            gw.addr,
+            gw.data,
             json!({"request_id": id, "label": names[truth as usize]}),
         );
         assert_eq!(f.status, 200, "{}", f.text());
@@ -73,7 +73,7 @@ fn labels_credit_the_version_that_answered() {
         assert_eq!(f.json()["correct"], json!([label == truth]));
     }
     assert_eq!(expected.len(), 2, "both versions served: {expected:?}");
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     for (version, (labelled, correct)) in &expected {
         let l = [("service", "iris"), ("version", version.as_str())];
         assert_eq!(
@@ -93,26 +93,26 @@ fn labels_credit_the_version_that_answered() {
 #[test]
 fn duplicates_are_idempotent_and_unknown_ids_are_404() {
     let gw = Rollgate::start(SPLIT);
-    let r = predict(gw.addr, "once", [5.1, 3.5, 1.4, 0.2]);
+    let r = predict(gw.data, "once", [5.1, 3.5, 1.4, 0.2]);
     assert_eq!(r.status, 200);
     let first = feedback(
-        gw.addr,
+        gw.data,
         json!({"request_id": "once", "label": 0, "reward": 1.0}),
     );
     assert_eq!(first.json()["duplicate"], false);
     let again = feedback(
-        gw.addr,
+        gw.data,
         json!({"request_id": "once", "label": 0, "reward": 1.0}),
     );
     assert_eq!(again.status, 200);
     assert_eq!(again.json()["duplicate"], true);
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let version = r.version();
     let l = [("service", "iris"), ("version", version.as_str())];
     assert_eq!(m.value("rollgate_labelled_predictions_total", &l), 1.0);
     assert_eq!(m.value("rollgate_rewards_total", &l), 1.0);
 
-    let unknown = feedback(gw.addr, json!({"request_id": "never", "label": 0}));
+    let unknown = feedback(gw.data, json!({"request_id": "never", "label": 0}));
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.error_code(), "unknown_request");
     for (body, code) in [
@@ -121,7 +121,7 @@ fn duplicates_are_idempotent_and_unknown_ids_are_404() {
         (json!({"request_id": "once", "label": [0, 1]}), "bad_label"),
         (json!({"id": "once", "label": 0}), "bad_json"),
     ] {
-        let r = feedback(gw.addr, body.clone());
+        let r = feedback(gw.data, body.clone());
         assert_eq!(r.status, 400, "{body}: {}", r.text());
         assert_eq!(r.error_code(), code, "{body}");
     }
@@ -132,27 +132,27 @@ fn a_shadow_candidate_is_compared_and_credited_on_the_same_requests() {
     let gw = Rollgate::start(SHADOW);
     let rows = common::iris_rows("iris-eval.csv");
     for (i, (row, _)) in rows.iter().enumerate() {
-        let r = predict(gw.addr, &format!("s-{i}"), *row);
+        let r = predict(gw.data, &format!("s-{i}"), *row);
         assert_eq!(r.version(), "v1", "users only ever see stable");
     }
     let bad = [("service", "iris"), ("version", "bad")];
     let n = rows.len() as f64;
     assert!(
         eventually(Duration::from_secs(10), || {
-            scrape(gw.addr).value("rollgate_shadow_compared_total", &bad) == n
+            scrape(gw.data).value("rollgate_shadow_compared_total", &bad) == n
         }),
         "every mirrored row compared"
     );
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     assert!(m.value("rollgate_shadow_disagreements_total", &bad) > 0.0);
     for (i, (_, truth)) in rows.iter().enumerate() {
         let f = feedback(
-            gw.addr,
+            gw.data,
             json!({"request_id": format!("s-{i}"), "label": truth}),
         );
         assert_eq!(f.status, 200, "{}", f.text());
     }
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     assert_eq!(m.value("rollgate_labelled_predictions_total", &bad), n);
     let v1 = [("service", "iris"), ("version", "v1")];
     assert!(

@@ -8,7 +8,7 @@ mod common;
 
 use common::http::Request;
 use common::metrics::scrape;
-use common::node::Node;
+use common::Rollgate;
 use common::TempDir;
 
 const CONFIG: &str = r#"
@@ -34,7 +34,7 @@ services:
             candidate: [alice]
 "#;
 
-fn predict_as(node: &Node, user: &str) -> String {
+fn predict_as(node: &Rollgate, user: &str) -> String {
     Request::post(
         "/v1/models/iris/predict",
         r#"{"features": [6.7, 3.0, 5.2, 2.3]}"#,
@@ -45,7 +45,7 @@ fn predict_as(node: &Node, user: &str) -> String {
 }
 
 /// Copies mirrored to v2, once every copy sent has been counted (copies are detached).
-fn mirrored_to_v2(node: &Node, at_least: f64) -> f64 {
+fn mirrored_to_v2(node: &Rollgate, at_least: f64) -> f64 {
     let labels = [("service", "iris"), ("version", "v2")];
     let name = "rollgate_mirrored_requests_total";
     common::eventually(std::time::Duration::from_secs(10), || {
@@ -58,7 +58,7 @@ fn mirrored_to_v2(node: &Node, at_least: f64) -> f64 {
 fn a_user_flagged_onto_the_mirror_target_is_served_once_and_not_mirrored() {
     let dir = TempDir::new();
     let path = dir.write("rollgate.yaml", CONFIG);
-    let node = Node::start_with(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
     for _ in 0..20 {
         assert_eq!(predict_as(&node, "carol"), "v1", "carol is not targeted");
     }

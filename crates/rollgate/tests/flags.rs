@@ -7,7 +7,7 @@
 mod common;
 
 use common::http::Request;
-use common::node::Node;
+use common::Rollgate;
 use common::TempDir;
 use serde_json::json;
 
@@ -37,7 +37,7 @@ services:
                   percent: { stable: 90, candidate: 10 }
 "#;
 
-fn version_for(node: &Node, user: &str) -> String {
+fn version_for(node: &Rollgate, user: &str) -> String {
     Request::post(
         "/v1/models/iris/predict",
         r#"{"features": [5.1, 3.5, 1.4, 0.2]}"#,
@@ -51,7 +51,7 @@ fn version_for(node: &Node, user: &str) -> String {
 fn a_flag_routes_a_user_list_and_ten_percent_sticky() {
     let dir = TempDir::new();
     let path = dir.write("rollgate.yaml", CONFIG);
-    let node = Node::start_with(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
     for user in ["alice", "bob"] {
         assert_eq!(version_for(&node, user), "v2", "{user} is targeted");
     }

@@ -42,7 +42,7 @@ fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     let pool = Upstreams::new();
     let slow = pool.spawn("slow", Mode::Slow(Duration::from_millis(800)));
     let mut gw = Rollgate::start(&slow_config(&slow.url(), 5000));
-    let addr = gw.addr;
+    let addr = gw.data;
 
     let in_flight = std::thread::spawn(move || predict(addr, "iris", &IRIS_ROWS));
     assert!(
@@ -91,13 +91,13 @@ fn idle_gateway_exits_0_on_sigterm_and_sigint() {
         let mut gw = Rollgate::start_default();
         // No wait for the handlers here: they are installed before the port accepts, so a
         // signal right after the first answer is already graceful.
-        assert_eq!(predict(gw.addr, "iris", &IRIS_ROWS).status, 200);
+        assert_eq!(predict(gw.data, "iris", &IRIS_ROWS).status, 200);
         gw.signal(signal);
         let status = gw.wait_exit(Duration::from_secs(5));
         let stderr = gw.stderr();
         let status = status.unwrap_or_else(|| panic!("SIG{signal}: still running:\n{stderr}"));
         assert_eq!(status.code(), Some(0), "SIG{signal}; stderr:\n{stderr}");
-        assert!(refused(gw.addr), "SIG{signal}: the port is closed");
+        assert!(refused(gw.data), "SIG{signal}: the port is closed");
     }
 }
 
@@ -106,7 +106,7 @@ fn grace_period_bounds_the_wait_for_slow_requests() {
     let pool = Upstreams::new();
     let stuck = pool.spawn("stuck", Mode::Slow(Duration::from_secs(15)));
     let mut gw = Rollgate::start(&slow_config(&stuck.url(), 300));
-    let addr = gw.addr;
+    let addr = gw.data;
     let in_flight = std::thread::spawn(move || {
         common::http::Request::post(
             "/v1/models/iris/predict",

@@ -36,7 +36,7 @@ fn traffic(gw: &Rollgate) -> Sent {
     let mut sent = Sent::default();
     for i in 0..60 {
         let rows = &IRIS_ROWS[..1 + i % 3];
-        let resp = predict(gw.addr, "iris", rows);
+        let resp = predict(gw.data, "iris", rows);
         assert_eq!(resp.status, 200, "{}", resp.text());
         let v = resp.version();
         *sent.requests.entry(v.clone()).or_default() += 1;
@@ -46,7 +46,7 @@ fn traffic(gw: &Rollgate) -> Sent {
     for body in ["{", r#"{"instances": [[1, 2, 3]]}"#, r#"{"nope": 1}"#] {
         let resp = Request::post("/v1/models/iris/predict", body)
             .header("x-canary", "never")
-            .send(gw.addr);
+            .send(gw.data);
         assert_eq!(resp.status, 400, "{}", resp.text());
         let v = resp.version();
         assert_eq!(v, "v1");
@@ -54,7 +54,7 @@ fn traffic(gw: &Rollgate) -> Sent {
         *sent.bad.entry(v).or_default() += 1;
     }
     // An unknown service is nobody's version.
-    assert_eq!(predict(gw.addr, "tulips", &IRIS_ROWS).status, 404);
+    assert_eq!(predict(gw.data, "tulips", &IRIS_ROWS).status, 404);
     sent
 }
 
@@ -66,7 +66,7 @@ fn labels(version: &str) -> [(&'static str, &str); 2] {
 fn counts_match_the_traffic() {
     let gw = Rollgate::start(CONFIG);
     let sent = traffic(&gw);
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     assert!(
         sent.requests.contains_key("v1") && sent.requests.contains_key("v2"),
         "70/30 over 60 requests reaches both: {sent:?}"
@@ -130,10 +130,10 @@ fn latency_histogram_buckets_are_cumulative_once() {
     let gw = Rollgate::start(CONFIG);
     let n = 25;
     for _ in 0..n {
-        let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+        let resp = predict(gw.data, "iris", &IRIS_ROWS);
         assert_eq!(resp.status, 200);
     }
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let mut total = 0.0;
     for v in ["v1", "v2"] {
         let l = labels(v);
@@ -182,7 +182,7 @@ services:
     ];
     for _ in 0..5 {
         let body = serde_json::json!({ "instances": [row, row] });
-        let resp = common::http::post_json(gw.addr, "/v1/models/diabetes/predict", &body);
+        let resp = common::http::post_json(gw.data, "/v1/models/diabetes/predict", &body);
         assert_eq!(resp.status, 200, "{}", resp.text());
         let preds = resp.json()["predictions"].clone();
         assert_eq!(preds.as_array().map(Vec::len), Some(2), "{preds}");
@@ -191,7 +191,7 @@ services:
             "a regressor predicts numbers: {preds}"
         );
     }
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let l = [("service", "diabetes"), ("version", "lin")];
     assert_eq!(m.value("rollgate_prediction_value_count", &l), 10.0);
     let buckets: Vec<f64> = m
@@ -217,7 +217,7 @@ services:
 #[test]
 fn route_weights_are_exposed() {
     let gw = Rollgate::start(CONFIG);
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let w = |v| m.value("rollgate_route_weight_ratio", &labels(v));
     assert!((w("v1") - 0.7).abs() < 1e-9, "{}", w("v1"));
     assert!((w("v2") - 0.3).abs() < 1e-9, "{}", w("v2"));
@@ -227,7 +227,7 @@ fn route_weights_are_exposed() {
 fn promtool_accepts_the_exposition() {
     let gw = Rollgate::start(CONFIG);
     traffic(&gw);
-    let resp = common::http::get(gw.addr, "/metrics");
+    let resp = common::http::get(gw.data, "/metrics");
     let content_type = resp.header("content-type").unwrap_or_default().to_owned();
     let text = resp.text();
 

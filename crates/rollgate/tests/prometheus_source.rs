@@ -12,7 +12,7 @@ mod common;
 
 use common::http::Request;
 use common::metrics::scrape;
-use common::node::Node;
+use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -133,9 +133,9 @@ services:
     )
 }
 
-fn start(dir: &TempDir, log: &str, metrics: &str) -> Node {
+fn start(dir: &TempDir, log: &str, metrics: &str) -> Rollgate {
     let path = dir.write("rollgate.yaml", config(metrics));
-    Node::start_with(dir, log, &["--config", path.to_str().unwrap()])
+    Rollgate::on(dir, log, &["--config", path.to_str().unwrap()])
 }
 
 /// What gateway A served to one version.
@@ -147,7 +147,7 @@ struct Served {
 
 /// Predicts each row (to the candidate when `canary`) and posts its true label; returns what
 /// each version answered and got right.
-fn traffic(a: &Node, tag: &str, rows: &[([f32; 4], i64)], canary: bool) -> [Served; 2] {
+fn traffic(a: &Rollgate, tag: &str, rows: &[([f32; 4], i64)], canary: bool) -> [Served; 2] {
     let mut served = [Served::default(); 2];
     for (i, (row, truth)) in rows.iter().enumerate() {
         let id = format!("{tag}-{i}");
@@ -175,12 +175,6 @@ fn traffic(a: &Node, tag: &str, rows: &[([f32; 4], i64)], canary: bool) -> [Serv
 fn scraped(prom: &Prometheus, version: &str, n: u64) -> bool {
     let q = format!(r#"sum(rollgate_requests_total{{service="iris",version="{version}"}})"#);
     prom.number(&q) == Some(n as f64)
-}
-
-fn rollout(node: &Node) -> Value {
-    node.admin(Request::get("/api/v1/services/iris/rollout"))
-        .json()["rollout"]
-        .clone()
 }
 
 /// Whether a count read from Prometheus matches what was served: `increase` extrapolates to
@@ -220,7 +214,7 @@ fn a_canary_is_judged_on_windows_read_from_prometheus() {
     assert_eq!(r.status, 201, "{}", r.text());
     let mut last = Value::Null;
     let analysing = eventually(Duration::from_secs(30), || {
-        last = rollout(&b);
+        last = b.rollout();
         !last["analysis"].is_null()
     });
     assert!(analysing, "B never opened an analysis: {last:#}");
@@ -250,7 +244,7 @@ fn a_canary_is_judged_on_windows_read_from_prometheus() {
 
     // B's windows grow with every tick; the extrapolation of `increase` shrinks as they do.
     let ok = eventually(Duration::from_secs(90), || {
-        last = rollout(&b);
+        last = b.rollout();
         let (c, s) = (
             &last["analysis"]["candidate"],
             &last["analysis"]["baseline"],

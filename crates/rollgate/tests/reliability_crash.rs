@@ -23,7 +23,7 @@
 mod common;
 
 use common::http::Request;
-use common::node::Node;
+use common::Rollgate;
 use common::{closed_port, eventually, TempDir};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,23 +49,17 @@ fn plan() -> String {
     plan
 }
 
-fn start(dir: &TempDir, n: usize) -> Node {
+fn start(dir: &TempDir, n: usize) -> Rollgate {
     let path = dir.path().join("rollgate.yaml");
-    Node::start_with(
+    Rollgate::on(
         dir,
         &format!("gw-{n}.log"),
         &["--config", path.to_str().unwrap()],
     )
 }
 
-fn rollout(node: &Node) -> Value {
-    node.admin(Request::get("/api/v1/services/iris/rollout"))
-        .json()["rollout"]
-        .clone()
-}
-
 /// The candidate's weight in the live route, as the API shows it (`"25"`).
-fn candidate_weight(node: &Node) -> String {
+fn candidate_weight(node: &Rollgate) -> String {
     let svc = node.service();
     svc["versions"]
         .as_array()
@@ -77,7 +71,7 @@ fn candidate_weight(node: &Node) -> String {
 }
 
 /// The whole event log, oldest first.
-fn events(node: &Node) -> Vec<Value> {
+fn events(node: &Rollgate) -> Vec<Value> {
     let mut all = Vec::new();
     let mut before: Option<i64> = None;
     loop {
@@ -104,7 +98,7 @@ struct Acked {
 }
 
 /// Registers an HTTP version (a cheap change that does not touch the rollout's route).
-fn register(node: &Node, name: &str, port: u16) -> Option<Acked> {
+fn register(node: &Rollgate, name: &str, port: u16) -> Option<Acked> {
     let body = json!({"name": name, "http": {"instances": [format!("http://127.0.0.1:{port}")]}});
     let r = Request::post("/api/v1/services/iris/versions", body.to_string())
         .try_send(node.admin)
@@ -118,7 +112,7 @@ fn register(node: &Node, name: &str, port: u16) -> Option<Acked> {
 
 /// Checks the event log: contiguous ids, revisions moving by one, no transition twice, the
 /// rollout started once, and every acknowledged change present.
-fn check_log(node: &Node, acked: &[Acked], context: &str) -> usize {
+fn check_log(node: &Rollgate, acked: &[Acked], context: &str) -> usize {
     let log = events(node);
     let ids: Vec<i64> = log.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     let expected: Vec<i64> = (1..=ids.len() as i64).collect();
@@ -182,7 +176,7 @@ fn check_log(node: &Node, acked: &[Acked], context: &str) -> usize {
 }
 
 /// A change in flight at the kill is all there (version and event) or not at all.
-fn check_all_or_nothing(node: &Node, names: &[String], context: &str) {
+fn check_all_or_nothing(node: &Rollgate, names: &[String], context: &str) {
     let svc = node.service();
     let log = events(node);
     for name in names {
@@ -208,7 +202,7 @@ fn version_named(svc: &Value, name: &str) -> bool {
 }
 
 /// The data plane answers from the rollout's versions right after a restart.
-fn check_serving(node: &Node, context: &str) {
+fn check_serving(node: &Rollgate, context: &str) {
     for _ in 0..20 {
         let r = common::http::predict(node.data, "iris", &common::IRIS_ROWS);
         assert_eq!(r.status, 200, "{context}: {}", r.text());
@@ -221,8 +215,8 @@ fn check_serving(node: &Node, context: &str) {
 }
 
 /// After a restart: the rollout resumed no earlier than last seen, with its step's weight.
-fn check_resumed(node: &Node, last_step: u64, context: &str) -> u64 {
-    let now = rollout(node);
+fn check_resumed(node: &Rollgate, last_step: u64, context: &str) -> u64 {
+    let now = node.rollout();
     let step = now["step"].as_u64().unwrap();
     assert!(
         step >= last_step,
@@ -234,13 +228,13 @@ fn check_resumed(node: &Node, last_step: u64, context: &str) -> u64 {
     );
     let mut pair = (String::new(), String::new());
     let consistent = eventually(Duration::from_secs(10), || {
-        let ro = rollout(node);
+        let ro = node.rollout();
         pair = (
             candidate_weight(node),
             ro["candidate_percent"].as_str().unwrap().to_owned(),
         );
         // A tick may move the step between the two reads: read the rollout again.
-        pair.0 == pair.1 && rollout(node)["candidate_percent"] == ro["candidate_percent"]
+        pair.0 == pair.1 && node.rollout()["candidate_percent"] == ro["candidate_percent"]
     });
     assert!(
         consistent,
@@ -291,7 +285,7 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
             if let Some(a) = register(&node, &format!("k{kill}-{j}"), port) {
                 acked.push(a);
             }
-            let ro = rollout(&node);
+            let ro = node.rollout();
             assert_eq!(
                 ro["terminal"], false,
                 "{context}: every kill hits a running rollout"
@@ -322,7 +316,7 @@ fn a_rollout_survives_ten_kill_9_in_a_row_without_losing_a_step_an_event_or_a_ch
     }
     let mut last = Value::Null;
     let promoted = eventually(Duration::from_secs(90), || {
-        last = rollout(&node);
+        last = node.rollout();
         last["phase"] == "promoted"
     });
     assert!(
@@ -402,7 +396,7 @@ fn a_rollout_whose_state_cannot_be_stored_holds_instead_of_running_ahead_of_its_
     lock.join().unwrap();
     let mut seen = (String::new(), Value::Null);
     let consistent = eventually(Duration::from_secs(20), || {
-        let ro = rollout(&node);
+        let ro = node.rollout();
         seen = (candidate_weight(&node), ro.clone());
         ro["phase"] == "paused" && ro["candidate_percent"] == "60" && seen.0 == "60"
     });

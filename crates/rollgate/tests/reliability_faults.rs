@@ -14,7 +14,7 @@ mod common;
 use common::faulty::{Fault, Faulty};
 use common::http::Request;
 use common::metrics::scrape;
-use common::node::Node;
+use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -57,15 +57,15 @@ services:
     )
 }
 
-fn start(dir: &TempDir, upstream: &Faulty, route: &str) -> Node {
+fn start(dir: &TempDir, upstream: &Faulty, route: &str) -> Rollgate {
     let path = dir.write("rollgate.yaml", config(&upstream.url(), route));
-    Node::start_with(dir, "gw.log", &["--config", path.to_str().unwrap()])
+    Rollgate::on(dir, "gw.log", &["--config", path.to_str().unwrap()])
 }
 
 /// One answer: status (or the transport error) and the version that served it.
 #[derive(Debug, Clone)]
 struct Answer {
-    status: Result<u16, String>,
+    status: Result<u16, std::io::ErrorKind>,
     version: Option<String>,
     body: String,
     took: Duration,
@@ -115,18 +115,12 @@ fn send(addr: SocketAddr) -> Answer {
             took: started.elapsed(),
         },
         Err(e) => Answer {
-            status: Err(e.to_string()),
+            status: Err(e.kind()),
             version: None,
             body: String::new(),
             took: started.elapsed(),
         },
     }
-}
-
-fn rollout(node: &Node) -> Value {
-    node.admin(Request::get("/api/v1/services/iris/rollout"))
-        .json()["rollout"]
-        .clone()
 }
 
 fn version<'a>(svc: &'a Value, name: &str) -> &'a Value {
@@ -144,7 +138,7 @@ fn assert_stable_unharmed(answers: &[Answer], context: &str) {
         assert!(a.status.is_ok(), "{context}: no answer at all: {a:?}");
         if a.version.as_deref() != Some("remote") {
             assert_eq!(
-                (a.status.clone(), a.version.as_deref()),
+                (a.status, a.version.as_deref()),
                 (Ok(200), Some("v1")),
                 "{context}: a request not served by the candidate failed: {a:?}"
             );
@@ -157,7 +151,7 @@ fn assert_stable_unharmed(answers: &[Answer], context: &str) {
 fn all_from_stable(answers: &[Answer], context: &str) {
     for a in answers {
         assert_eq!(
-            (a.status.clone(), a.version.as_deref()),
+            (a.status, a.version.as_deref()),
             (Ok(200), Some("v1")),
             "{context}: {a:?}"
         );
@@ -175,7 +169,7 @@ fn latency(answers: &[Answer]) -> String {
 
 /// Starts a rollout of `plan` and waits (bounded) for it to end rolled back: its last state
 /// and how long that took.
-fn rolled_back(node: &Node, plan: &str, fault: Fault) -> (Value, Duration) {
+fn rolled_back(node: &Rollgate, plan: &str, fault: Fault) -> (Value, Duration) {
     let began = std::time::Instant::now();
     let r = node.admin(
         Request::post("/api/v1/services/iris/rollout", plan)
@@ -184,7 +178,7 @@ fn rolled_back(node: &Node, plan: &str, fault: Fault) -> (Value, Duration) {
     assert_eq!(r.status, 201, "{}: {}", fault.name(), r.text());
     let mut last = Value::Null;
     let ended = eventually(Duration::from_secs(60), || {
-        last = rollout(node);
+        last = node.rollout();
         last["terminal"] == true
     });
     assert!(ended, "{}: the rollout never ended: {last:#}", fault.name());
@@ -194,7 +188,7 @@ fn rolled_back(node: &Node, plan: &str, fault: Fault) -> (Value, Duration) {
 }
 
 /// A gateway whose candidate `remote` is a faulty upstream, with no traffic on it yet.
-fn with_candidate(dir: &TempDir) -> (Faulty, Node) {
+fn with_candidate(dir: &TempDir) -> (Faulty, Rollgate) {
     let upstream = Faulty::start("remote");
     let node = start(
         dir,
@@ -239,7 +233,7 @@ fn a_faulty_candidate_is_rolled_back_and_stable_traffic_sees_no_error() {
         all_from_stable(&after, &format!("{}: after the rollback", fault.name()));
         let statuses: std::collections::BTreeSet<u16> = on_candidate
             .iter()
-            .filter_map(|a| a.status.clone().ok())
+            .filter_map(|a| a.status.ok())
             .filter(|s| *s != 200)
             .collect();
         let example = on_candidate

@@ -13,7 +13,8 @@ mod common;
 
 use common::http::Request;
 use common::load::{judge, routed, run_clients, Seen, Tally, Timeline};
-use common::node::{model, Node};
+use common::node::model;
+use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -48,7 +49,7 @@ struct Done {
 
 /// The driver: changes through the control API, each recorded on the time line.
 struct Driver<'a> {
-    node: &'a Node,
+    node: &'a Rollgate,
     timeline: &'a Timeline,
     done: &'a Done,
 }
@@ -191,7 +192,7 @@ fn target() -> u64 {
 fn no_request_fails_and_no_answer_comes_from_a_version_not_routed_while_everything_changes() {
     let dir = TempDir::new();
     let path = dir.write("rollgate.yaml", config());
-    let node = Node::start_with(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
     let target = target();
     let timeline = Arc::new(Timeline::new(BTreeSet::from(["v1".to_owned()])));
     let done = Arc::new(Done::default());

@@ -8,8 +8,8 @@
 mod common;
 
 use common::http::Request;
-use common::node::Node;
 use common::upstream::{Mode, Upstreams};
+use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -50,9 +50,9 @@ services:
     )
 }
 
-fn start(dir: &TempDir, candidate: &str, webhook: Option<SocketAddr>) -> Node {
+fn start(dir: &TempDir, candidate: &str, webhook: Option<SocketAddr>) -> Rollgate {
     let path = dir.write("rollgate.yaml", config(candidate, webhook));
-    Node::start_with(dir, "gw.log", &["--config", path.to_str().unwrap()])
+    Rollgate::on(dir, "gw.log", &["--config", path.to_str().unwrap()])
 }
 
 /// Users sending predictions and, right after, the true label of each: a bounded loop that
@@ -109,7 +109,7 @@ impl Drop for Traffic {
     }
 }
 
-fn begin(node: &Node, plan: &str) -> Value {
+fn begin(node: &Rollgate, plan: &str) -> Value {
     let r = node.admin(
         Request::post("/api/v1/services/iris/rollout", plan)
             .header("content-type", "application/yaml"),
@@ -118,23 +118,7 @@ fn begin(node: &Node, plan: &str) -> Value {
     r.json()["rollout"].clone()
 }
 
-fn rollout(node: &Node) -> Value {
-    node.admin(Request::get("/api/v1/services/iris/rollout"))
-        .json()["rollout"]
-        .clone()
-}
-
-fn wait_phase(node: &Node, phases: &[&str], secs: u64) -> Value {
-    let mut last = Value::Null;
-    let ok = eventually(Duration::from_secs(secs), || {
-        last = rollout(node);
-        phases.contains(&last["phase"].as_str().unwrap_or(""))
-    });
-    assert!(ok, "phase never reached {phases:?}: {last:#}");
-    last
-}
-
-fn weight(node: &Node, version: &str) -> String {
+fn weight(node: &Rollgate, version: &str) -> String {
     let svc = node.service();
     let v = svc["versions"]
         .as_array()
@@ -154,7 +138,7 @@ fn a_canary_of_the_better_model_is_promoted() {
     let node = start(&dir, "v2", None);
     let _traffic = Traffic::start(node.data);
     begin(&node, CANARY);
-    let done = wait_phase(&node, &["promoted", "rolled_back", "aborted"], 90);
+    let done = node.wait_phase("iris", &["promoted", "rolled_back", "aborted"], 90);
     assert_eq!(done["phase"], "promoted", "{done:#}");
     assert_eq!(node.service()["stable"], "v2");
     assert_eq!(weight(&node, "v2"), "100");
@@ -171,7 +155,7 @@ fn a_canary_of_the_bad_model_is_rolled_back_with_a_report() {
     let node = start(&dir, "bad", None);
     let _traffic = Traffic::start(node.data);
     begin(&node, CANARY);
-    let done = wait_phase(&node, &["promoted", "rolled_back", "aborted"], 90);
+    let done = node.wait_phase("iris", &["promoted", "rolled_back", "aborted"], 90);
     assert_eq!(done["phase"], "rolled_back", "{done:#}");
     assert_eq!(
         done["step"], 1,
@@ -196,7 +180,7 @@ fn abort_and_manual_intervention_act_at_once() {
     let dir = TempDir::new();
     let node = start(&dir, "v2", None);
     begin(&node, "steps:\n  - canary: {steps: [10, 50], hold: 1h}\n");
-    wait_phase(&node, &["progressing", "analysing"], 10);
+    node.wait_phase("iris", &["progressing", "analysing"], 10);
     assert!(eventually(Duration::from_secs(5), || weight(&node, "v2") == "10"));
     let (code, out, err) = node.cli(&["status", "iris"]);
     assert_eq!(code, 0, "{err}");
@@ -214,7 +198,7 @@ fn abort_and_manual_intervention_act_at_once() {
         json!({"ratio": 0.3}).to_string(),
     ));
     assert_eq!(r.status, 200, "{}", r.text());
-    let paused = wait_phase(&node, &["paused"], 10);
+    let paused = node.wait_phase("iris", &["paused"], 10);
     assert!(
         paused["phase_detail"]
             .to_string()
@@ -238,17 +222,17 @@ fn a_rollout_continues_at_the_same_step_after_kill_9() {
         &node,
         "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n",
     );
-    let before = wait_phase(&node, &["paused"], 10);
+    let before = node.wait_phase("iris", &["paused"], 10);
     assert_eq!(weight(&node, "v2"), "25");
     node.kill9();
     let node = start(&dir, "v2", None);
-    let after = rollout(&node);
+    let after = node.rollout();
     assert_eq!(after["phase"], "paused");
     assert_eq!(after["step"], before["step"]);
     assert_eq!(weight(&node, "v2"), "25");
     let r = node.admin(Request::post("/api/v1/services/iris/rollout/approve", ""));
     assert_eq!(r.status, 200, "{}", r.text());
-    wait_phase(&node, &["promoted"], 10);
+    node.wait_phase("iris", &["promoted"], 10);
 }
 
 #[test]
@@ -269,7 +253,7 @@ steps:
 "#;
     let traffic = Traffic::start(node.data);
     begin(&node, plan);
-    let done = wait_phase(&node, &["promoted", "rolled_back"], 30);
+    let done = node.wait_phase("iris", &["promoted", "rolled_back"], 30);
     assert_eq!(done["phase"], "promoted", "{done:#}");
     assert_eq!(node.service()["stable"], "v2");
     // The instant switch back: the old version was kept loaded (`unload_blue: false`).
@@ -309,7 +293,7 @@ steps:
 "#;
     let traffic = Traffic::start(node.data);
     begin(&node, plan);
-    let done = wait_phase(&node, &["promoted", "rolled_back"], 30);
+    let done = node.wait_phase("iris", &["promoted", "rolled_back"], 30);
     assert_eq!(done["phase"], "promoted", "{done:#}");
     let names = || -> Vec<String> {
         node.service()["versions"]

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use common::http::Request;
-use common::node::Node;
+use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -81,7 +81,7 @@ fn spawn(rt: &tokio::runtime::Runtime, name: &str, ready: bool) -> Instance {
 struct Load {
     stop: Arc<AtomicBool>,
     answers: Arc<Mutex<Vec<String>>>,
-    failures: Arc<Mutex<Vec<String>>>,
+    failures: Arc<Mutex<Vec<BadAnswer>>>,
     sent: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
@@ -131,7 +131,7 @@ impl Load {
     }
 
     /// Waits until exactly `names` answer (the last `WINDOW` requests after now).
-    fn wait_serving(&self, node: &Node, names: &[&str]) {
+    fn wait_serving(&self, node: &Rollgate, names: &[&str]) {
         let want: BTreeSet<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mark = self.len();
         let mut last = None;
@@ -142,7 +142,7 @@ impl Load {
         assert!(
             ok,
             "expected {want:?} serving, last saw {last:?}\n{:#}\n{}",
-            rollout(node),
+            node.rollout_of("scorer"),
             notes(node).join("\n")
         );
     }
@@ -153,7 +153,7 @@ impl Load {
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
-        let failures = self.failures.lock().unwrap().clone();
+        let failures = std::mem::take(&mut *self.failures.lock().unwrap());
         let sent = self.sent.load(Ordering::SeqCst);
         assert!(
             failures.is_empty(),
@@ -164,18 +164,31 @@ impl Load {
 }
 
 /// One prediction through the gateway: the answering instance, or what went wrong.
-fn predict(data: SocketAddr) -> Result<String, String> {
+/// A prediction that did not come from a serving instance of the right version.
+// Read through `Debug`, in the failure messages of the assertions.
+#[allow(dead_code)]
+#[derive(Debug)]
+enum BadAnswer {
+    Io(std::io::ErrorKind),
+    Status(u16, String),
+    WrongVersion { instance: String, version: String },
+}
+
+fn predict(data: SocketAddr) -> Result<String, BadAnswer> {
     let r = Request::post("/v1/models/scorer/predict", r#"{"features": [1, 2]}"#)
         .try_send(data)
-        .map_err(|e| format!("io: {e}"))?;
+        .map_err(|e| BadAnswer::Io(e.kind()))?;
     if r.status != 200 {
-        return Err(format!("{}: {}", r.status, r.text()));
+        return Err(BadAnswer::Status(r.status, r.text()));
     }
     let name = r.json()["instance"].as_str().unwrap_or_default().to_owned();
     let version = r.version();
     match (name.starts_with("old"), version.as_str()) {
         (true, "v1") | (false, "v2") => Ok(name),
-        _ => Err(format!("{name} answered as version {version}")),
+        _ => Err(BadAnswer::WrongVersion {
+            instance: name,
+            version,
+        }),
     }
 }
 
@@ -242,30 +255,24 @@ impl Drop for Fleet {
     }
 }
 
-fn start(dir: &TempDir, fleet: &Fleet) -> Node {
+fn start(dir: &TempDir, fleet: &Fleet) -> Rollgate {
     start_logging(dir, fleet, "gw.log")
 }
 
-fn start_logging(dir: &TempDir, fleet: &Fleet, log: &str) -> Node {
+fn start_logging(dir: &TempDir, fleet: &Fleet, log: &str) -> Rollgate {
     let path = dir.write("rollgate.yaml", fleet.config());
-    Node::start_with(dir, log, &["--config", path.to_str().unwrap()])
+    Rollgate::on(dir, log, &["--config", path.to_str().unwrap()])
 }
 
-fn rollout(node: &Node) -> Value {
-    node.admin(Request::get("/api/v1/services/scorer/rollout"))
-        .json()["rollout"]
-        .clone()
-}
-
-fn begin(node: &Node, plan: &str) {
+fn begin(node: &Rollgate, plan: &str) {
     let r = node.admin(Request::post("/api/v1/services/scorer/rollout", plan));
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
-fn wait_phase(node: &Node, phase: &str) {
+fn wait_phase(node: &Rollgate, phase: &str) {
     let mut last = Value::Null;
     let ok = eventually(Duration::from_secs(60), || {
-        last = rollout(node);
+        last = node.rollout_of("scorer");
         last["phase"] == phase
     });
     assert!(
@@ -276,7 +283,7 @@ fn wait_phase(node: &Node, phase: &str) {
 }
 
 /// The rollout notes of the service's event log, oldest first.
-fn notes(node: &Node) -> Vec<String> {
+fn notes(node: &Rollgate) -> Vec<String> {
     let r = node.admin(Request::get("/api/v1/events?service=scorer&limit=500"));
     let mut out: Vec<String> = r.json()["events"]
         .as_array()
@@ -304,7 +311,7 @@ fn instances_are_replaced_batch_by_batch_with_no_failed_request() {
 
     begin(&node, PLAN);
     // Batch 1 of 2 (2 instances, 1 surge) waits for new0's readiness: nothing moves.
-    assert_eq!(rollout(&node)["phase"], "progressing");
+    assert_eq!(node.rollout_of("scorer")["phase"], "progressing");
     let mark = load.len();
     assert!(eventually(Duration::from_secs(10), || load
         .serving_since(mark)
@@ -321,7 +328,7 @@ fn instances_are_replaced_batch_by_batch_with_no_failed_request() {
     // The machine counts batch 1 complete at its next tick.
     let mut ro = Value::Null;
     let counted = eventually(Duration::from_secs(10), || {
-        ro = rollout(&node);
+        ro = node.rollout_of("scorer");
         ro["rolling"]["batch"] == 2
     });
     assert!(counted, "{ro:#}");
@@ -365,7 +372,7 @@ fn instances_are_replaced_batch_by_batch_with_no_failed_request() {
 struct Midway {
     fleet: Fleet,
     dir: TempDir,
-    node: Node,
+    node: Rollgate,
     load: Load,
 }
 
@@ -398,7 +405,7 @@ fn an_instance_that_never_gets_ready_restores_every_old_instance() {
     load.wait_serving(&node, &["old0", "old1", "old2"]);
 
     load.finish_without_failures();
-    let ro = rollout(&node);
+    let ro = node.rollout_of("scorer");
     assert!(
         ro["phase_detail"].to_string().contains("instance") || ro.to_string().contains("not ready"),
         "{ro:#}"
@@ -463,7 +470,7 @@ fn kill_in_batch_two(dir: &TempDir, fleet: &Fleet, plan: &str) {
     fleet.new[1].make_ready();
     let mut ro = Value::Null;
     let counted = eventually(Duration::from_secs(30), || {
-        ro = rollout(&node);
+        ro = node.rollout_of("scorer");
         ro["rolling"]["batch"] == 2
     });
     assert!(counted, "{ro:#}");
@@ -516,7 +523,7 @@ fn a_new_instance_that_went_away_during_a_restart_fails_the_update() {
 fn a_rolling_plan_for_onnx_versions_is_refused() {
     let dir = TempDir::new();
     let path = dir.write("rollgate.yaml", common::IRIS_V1_V2);
-    let node = Node::start_with(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", path.to_str().unwrap()]);
     let r = node.admin(Request::post(
         "/api/v1/services/iris/rollout",
         "steps:\n  - rolling: {max_surge: 1}\n",

@@ -8,13 +8,13 @@ mod common;
 
 use common::http::Request;
 use common::metrics::scrape;
-use common::node::Node;
 use common::upstream::{Mode, Upstreams};
+use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-fn start(dir: &TempDir, candidate: &str) -> Node {
+fn start(dir: &TempDir, candidate: &str) -> Rollgate {
     let config = format!(
         r#"
 rollouts:
@@ -50,26 +50,20 @@ services:
 "#
     );
     let path = dir.write("rollgate.yaml", config);
-    Node::start_with(dir, "gw.log", &["--config", path.to_str().unwrap()])
+    Rollgate::on(dir, "gw.log", &["--config", path.to_str().unwrap()])
 }
 
-fn begin(node: &Node, plan: &str) {
+fn begin(node: &Rollgate, plan: &str) {
     let r = node.admin(Request::post("/api/v1/services/iris/rollout", plan));
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
-fn rollout(node: &Node) -> Value {
-    node.admin(Request::get("/api/v1/services/iris/rollout"))
-        .json()["rollout"]
-        .clone()
-}
-
 /// Waits (bounded by `within`) for the rollout to end, and returns its last state.
-fn ended(node: &Node, within: Duration, what: &str) -> Value {
+fn ended(node: &Rollgate, within: Duration, what: &str) -> Value {
     let mut last = Value::Null;
     assert!(
         eventually(within, || {
-            last = rollout(node);
+            last = node.rollout();
             last["terminal"] == true
         }),
         "{what}: {last:#}"
@@ -77,7 +71,7 @@ fn ended(node: &Node, within: Duration, what: &str) -> Value {
     last
 }
 
-fn predict(node: &Node, id: &str) -> common::http::Response {
+fn predict(node: &Rollgate, id: &str) -> common::http::Response {
     Request::post(
         "/v1/models/iris/predict",
         r#"{"features": [6.0, 2.9, 4.5, 1.5]}"#,
@@ -99,7 +93,7 @@ fn shadow_answers_are_compared_never_returned_and_a_slow_candidate_delays_no_use
         &node,
         "steps:\n  - mirror: \"100%\"\n  - pause: {duration: 1h}\n",
     );
-    assert!(eventually(Duration::from_secs(5), || rollout(&node)
+    assert!(eventually(Duration::from_secs(5), || node.rollout()
         ["mirror_percent"]
         == "100"));
     for i in 0..40 {
@@ -145,7 +139,7 @@ fn shadow_divergence_of_an_onnx_candidate_is_measured_and_judged() {
     let mut last = Value::Null;
     assert!(
         eventually(Duration::from_secs(20), || {
-            last = rollout(&node);
+            last = node.rollout();
             last["verdicts"].as_array().is_some_and(|v| !v.is_empty())
         }),
         "the shadow analysis reached a verdict: {last:#}"
@@ -241,7 +235,7 @@ fn ab(p1: f64, p2: f64) -> Value {
         let converted = ((seen[arm] as f64) * p).floor() > (((seen[arm] - 1) as f64) * p).floor();
         let fb = json!({"request_id": id, "reward": u8::from(converted)});
         Request::post("/v1/feedback", fb.to_string()).send(node.data);
-        if rollout(&node)["terminal"] == true {
+        if node.rollout()["terminal"] == true {
             break;
         }
     }

@@ -35,7 +35,7 @@ fn body() -> String {
 }
 
 fn version_of(gw: &Rollgate, req: Request) -> String {
-    let resp = req.send(gw.addr);
+    let resp = req.send(gw.data);
     assert_eq!(resp.status, 200, "{}", resp.text());
     let v = resp.version();
     assert_eq!(
@@ -143,7 +143,7 @@ fn sticky_by_json_field_keeps_each_user_on_one_version() {
     });
     // The key in the body still leaves a valid prediction request.
     let body = json!({ "user_id": 7, "features": IRIS_ROWS[0] });
-    let resp = post_json(gw.addr, "/v1/models/iris/predict", &body);
+    let resp = post_json(gw.data, "/v1/models/iris/predict", &body);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["predictions"].as_array().unwrap().len(), 1);
 }
@@ -155,7 +155,7 @@ fn version_in_the_path_wins() {
                                   "data": IRIS_ROWS[0]}]});
     for v in ["v1", "v2"] {
         let resp = post_json(
-            gw.addr,
+            gw.data,
             &format!("/v2/models/iris/versions/{v}/infer"),
             &body,
         );

@@ -8,12 +8,12 @@
 mod common;
 
 use common::http::Request;
-use common::node::{model, Node};
+use common::node::model;
+use common::Rollgate;
 use common::TempDir;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 const TOKEN: &str = "security-token-5678";
 const DOCUMENT: &str = include_str!("../src/control/openapi.json");
@@ -51,7 +51,7 @@ fn operations() -> Vec<(String, String, bool)> {
     out
 }
 
-fn events(node: &Node) -> usize {
+fn events(node: &Rollgate) -> usize {
     let r = node.admin(
         Request::get("/api/v1/events?limit=500")
             .header("authorization", &format!("Bearer {TOKEN}")),
@@ -64,7 +64,7 @@ fn events(node: &Node) -> usize {
 fn admin_operations_are_absent_from_the_data_port_and_need_the_token() {
     let dir = TempDir::new();
     let admin = format!("admin: {{ token: {TOKEN} }}\n");
-    let node = Node::start_with(&dir, "gw.log", &["--config", &config(&dir, &admin)]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", &config(&dir, &admin)]);
     let wrong = format!("Bearer {}", "x".repeat(TOKEN.len()));
     let before = events(&node);
     for (method, path, public) in operations() {
@@ -96,27 +96,13 @@ fn admin_operations_are_absent_from_the_data_port_and_need_the_token() {
 fn without_a_token_the_admin_port_stays_on_loopback() {
     let dir = TempDir::new();
     let cfg = config(&dir, "");
-    let log_path = dir.path().join("gw.log");
-    let mut child = common::command()
-        .args(["serve", "--config", &cfg, "--listen", "127.0.0.1:0"])
-        .args(["--admin-listen", "0.0.0.0:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut admin = None;
-    let started = common::eventually(Duration::from_secs(30), || {
-        let log = common::strip_ansi(&std::fs::read_to_string(&log_path).unwrap_or_default());
-        admin = common::node::addr_of(&log, "admin port listening");
-        admin.is_some()
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(started, "did not start: {log}");
-    let admin = admin.unwrap();
-    assert!(admin.ip().is_loopback(), "admin on {admin}");
-    assert!(log.contains("loopback only"), "{log}");
+    let gw = common::Rollgate::on(
+        &dir,
+        "gw.log",
+        &["--config", &cfg, "--admin-listen", "0.0.0.0:0"],
+    );
+    assert!(gw.admin.ip().is_loopback(), "admin on {}", gw.admin);
+    assert!(gw.stderr().contains("loopback only"), "{}", gw.stderr());
 }
 
 fn files_under(dir: &Path) -> BTreeSet<String> {
@@ -135,7 +121,7 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 fn names_never_become_paths() {
     let dir = TempDir::new();
     let cfg = config(&dir, "");
-    let node = Node::start_with(&dir, "gw.log", &["--config", &cfg]);
+    let node = Rollgate::on(&dir, "gw.log", &["--config", &cfg]);
     let before = files_under(dir.path());
     for name in [
         "..%2Fescaped",

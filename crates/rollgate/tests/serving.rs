@@ -41,7 +41,7 @@ fn check_prediction(p: &Value) {
 #[test]
 fn v1_predict_with_instances() {
     let gw = Rollgate::start_default();
-    let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+    let resp = predict(gw.data, "iris", &IRIS_ROWS);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.header("x-model-version"), Some("v1"));
     assert!(resp
@@ -62,7 +62,7 @@ fn v1_predict_with_instances() {
 fn v1_predict_with_features() {
     let gw = Rollgate::start_default();
     let body = json!({ "features": IRIS_ROWS[0] });
-    let resp = post_json(gw.addr, "/v1/models/iris/predict", &body);
+    let resp = post_json(gw.data, "/v1/models/iris/predict", &body);
     assert_eq!(resp.status, 200, "{}", resp.text());
     let doc = resp.json();
     let preds = doc["predictions"].as_array().unwrap();
@@ -76,13 +76,13 @@ fn request_id_is_echoed_or_generated() {
     let body = json!({ "instances": [IRIS_ROWS[1]] }).to_string();
     let mine = Request::post("/v1/models/iris/predict", body.clone())
         .header("x-request-id", "client-id-42")
-        .send(gw.addr);
+        .send(gw.data);
     assert_eq!(mine.status, 200);
     assert_eq!(mine.header("x-request-id"), Some("client-id-42"));
     assert_eq!(mine.json()["request_id"], "client-id-42");
 
-    let a = Request::post("/v1/models/iris/predict", body.clone()).send(gw.addr);
-    let b = Request::post("/v1/models/iris/predict", body).send(gw.addr);
+    let a = Request::post("/v1/models/iris/predict", body.clone()).send(gw.data);
+    let b = Request::post("/v1/models/iris/predict", body).send(gw.data);
     let (ida, idb) = (
         a.header("x-request-id").unwrap(),
         b.header("x-request-id").unwrap(),
@@ -96,9 +96,9 @@ fn request_id_is_echoed_or_generated() {
     for path in ["/v2/health/live", "/metrics", "/no/such/route"] {
         let r = Request::get(path)
             .header("x-request-id", "probe-1")
-            .send(gw.addr);
+            .send(gw.data);
         assert_eq!(r.header("x-request-id"), Some("probe-1"), "GET {path}");
-        let r = get(gw.addr, path);
+        let r = get(gw.data, path);
         assert!(
             r.header("x-request-id").is_some_and(is_hex32),
             "GET {path}: {:?}",
@@ -115,7 +115,7 @@ fn open_inference_json_infer() {
         "id": "oip-1",
         "inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32", "data": flat}],
     });
-    let resp = post_json(gw.addr, "/v2/models/iris/infer", &body);
+    let resp = post_json(gw.data, "/v2/models/iris/infer", &body);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.header("x-model-version"), Some("v1"));
     let doc = resp.json();
@@ -146,7 +146,7 @@ fn open_inference_json_infer() {
     }
 
     // A version named in the path is served by that version.
-    let resp = post_json(gw.addr, "/v2/models/iris/versions/v2/infer", &body);
+    let resp = post_json(gw.data, "/v2/models/iris/versions/v2/infer", &body);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.header("x-model-version"), Some("v2"));
     assert_eq!(resp.json()["model_version"], "v2");
@@ -155,7 +155,7 @@ fn open_inference_json_infer() {
 #[test]
 fn metadata_and_health() {
     let gw = Rollgate::start_default();
-    let meta = get(gw.addr, "/v2/models/iris");
+    let meta = get(gw.data, "/v2/models/iris");
     assert_eq!(meta.status, 200, "{}", meta.text());
     let doc = meta.json();
     assert_eq!(doc["name"], "iris");
@@ -164,7 +164,7 @@ fn metadata_and_health() {
         doc["inputs"],
         json!([{"name": "input", "datatype": "FP32", "shape": [-1, 4]}])
     );
-    let server = get(gw.addr, "/v2");
+    let server = get(gw.data, "/v2");
     assert_eq!(server.status, 200);
     assert_eq!(server.json()["name"], "rollgate");
     for path in [
@@ -173,11 +173,11 @@ fn metadata_and_health() {
         "/v2/models/iris/ready",
         "/v2/models/iris/versions/v2/ready",
     ] {
-        assert_eq!(get(gw.addr, path).status, 200, "GET {path}");
+        assert_eq!(get(gw.data, path).status, 200, "GET {path}");
     }
-    assert_eq!(get(gw.addr, "/v2/models/nope/ready").status, 404);
+    assert_eq!(get(gw.data, "/v2/models/nope/ready").status, 404);
     assert_eq!(
-        get(gw.addr, "/v2/models/iris/versions/nope/ready").status,
+        get(gw.data, "/v2/models/iris/versions/nope/ready").status,
         404
     );
 }

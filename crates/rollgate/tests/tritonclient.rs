@@ -68,7 +68,7 @@ fn tritonclient_check_passes() {
     let mut check = python();
     check
         .arg(&script)
-        .args(["--url", &gw.addr.to_string(), "--model", "iris"]);
+        .args(["--url", &gw.data.to_string(), "--model", "iris"]);
     let (code, out) = run(check);
     assert_eq!(
         code,

@@ -57,7 +57,7 @@ fn answers_pass_through_with_gateway_headers() {
         let resp = Request::post("/v1/models/iris/predict?trace=1", body.clone())
             .header("x-custom", "hello")
             .header("x-request-id", &id)
-            .send(gw.addr);
+            .send(gw.data);
         assert_eq!(resp.status, 200, "{}", resp.text());
         assert_eq!(resp.header("x-model-version"), Some("remote"));
         assert_eq!(resp.header("x-request-id"), Some(id.as_str()));
@@ -108,12 +108,12 @@ fn answers_pass_through_with_gateway_headers() {
     }
 
     // Without a client id, the gateway's own id reaches the upstream and the client alike.
-    let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+    let resp = predict(gw.data, "iris", &IRIS_ROWS);
     let id = resp.header("x-request-id").unwrap().to_owned();
     assert_eq!(resp.json()["request_id"], id.as_str());
 
     // Open Inference requests keep their path when no `infer_path` is set.
-    let resp = Request::post("/v2/models/iris/infer", "{}").send(gw.addr);
+    let resp = Request::post("/v2/models/iris/infer", "{}").send(gw.data);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["path"], "/v2/models/iris/infer");
 }
@@ -141,18 +141,18 @@ fn an_upstream_answer_is_read_for_classes_accuracy_and_invalid_outputs() {
             json!({"instances": [IRIS_ROWS[0]]}).to_string(),
         )
         .header("x-request-id", &id)
-        .send(gw.addr);
+        .send(gw.data);
         assert_eq!(resp.status, 200, "{}", resp.text());
         assert_eq!(resp.text(), ANSWER, "the answer is the upstream's own");
         let fb = Request::post(
             "/v1/feedback",
             json!({"request_id": id, "label": label}).to_string(),
         )
-        .send(gw.addr);
+        .send(gw.data);
         assert_eq!(fb.status, 200, "{}", fb.text());
         assert_eq!(fb.json()["correct"], json!([*label == "versicolor"]));
     }
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let l = [("service", "iris"), ("version", "remote")];
     let class = [l[0], l[1], ("class", "versicolor")];
     assert_eq!(m.value("rollgate_predictions_total", &class), 4.0);
@@ -163,9 +163,9 @@ fn an_upstream_answer_is_read_for_classes_accuracy_and_invalid_outputs() {
 
     let broken = pool.spawn("broken", Mode::Answer("{\"predictions\": [1"));
     let gw = Rollgate::start(&remote_config(&urls(&[&broken]), 2000, 5));
-    let resp = predict(gw.addr, "iris", &IRIS_ROWS[..1]);
+    let resp = predict(gw.data, "iris", &IRIS_ROWS[..1]);
     assert_eq!(resp.status, 200, "passed on as the upstream sent it");
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     assert_eq!(m.sum("rollgate_invalid_predictions_total", &l), 1.0);
 }
 
@@ -176,7 +176,7 @@ fn connection_failures_are_retried_on_another_instance() {
     let dead = format!("http://127.0.0.1:{}", closed_port());
     let gw = Rollgate::start(&remote_config(&[dead, live.url()], 2000, 1000));
     for _ in 0..50 {
-        let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+        let resp = predict(gw.data, "iris", &IRIS_ROWS);
         assert_eq!(resp.status, 200, "{}", resp.text());
         assert_eq!(resp.header("x-upstream"), Some("live"));
     }
@@ -185,7 +185,7 @@ fn connection_failures_are_retried_on_another_instance() {
         50,
         "each request reached the live instance once"
     );
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let l = [("service", "iris"), ("version", "remote")];
     assert_eq!(m.value("rollgate_requests_total", &l), 50.0);
     assert_eq!(
@@ -201,11 +201,11 @@ fn every_instance_down_is_502_upstream_unavailable() {
         .map(|_| format!("http://127.0.0.1:{}", closed_port()))
         .collect();
     let gw = Rollgate::start(&remote_config(&dead, 2000, 1000));
-    let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+    let resp = predict(gw.data, "iris", &IRIS_ROWS);
     assert_eq!(resp.status, 502, "{}", resp.text());
     assert_eq!(resp.error_code(), "upstream_unavailable");
     assert_eq!(resp.header("x-model-version"), Some("remote"));
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let l = [
         ("service", "iris"),
         ("version", "remote"),
@@ -224,7 +224,7 @@ fn slow_upstream_times_out_without_retry() {
     );
     let gw = Rollgate::start(&remote_config(&urls(&[&a, &b]), 500, 1000));
     for _ in 0..3 {
-        let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+        let resp = predict(gw.data, "iris", &IRIS_ROWS);
         assert_eq!(resp.status, 504, "{}", resp.text());
         assert_eq!(resp.error_code(), "upstream_timeout");
         assert_eq!(resp.header("x-model-version"), Some("remote"));
@@ -233,7 +233,7 @@ fn slow_upstream_times_out_without_retry() {
     let arrived = || a.arrived() + b.arrived();
     assert!(eventually(Duration::from_secs(2), || arrived() >= 3));
     assert_eq!(arrived(), 3, "a: {}, b: {}", a.arrived(), b.arrived());
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let l = [
         ("service", "iris"),
         ("version", "remote"),
@@ -248,7 +248,7 @@ fn upstream_5xx_is_returned_as_is_and_counted() {
     let failing = pool.spawn("failing", Mode::Fail);
     let gw = Rollgate::start(&remote_config(&[failing.url()], 2000, 1000));
     for _ in 0..4 {
-        let resp = predict(gw.addr, "iris", &IRIS_ROWS);
+        let resp = predict(gw.data, "iris", &IRIS_ROWS);
         assert_eq!(resp.status, 500);
         assert_eq!(resp.json(), json!({"detail": "boom from failing"}));
         assert_eq!(resp.header("x-upstream"), Some("failing"));
@@ -256,7 +256,7 @@ fn upstream_5xx_is_returned_as_is_and_counted() {
         assert!(resp.header("x-request-id").is_some());
     }
     assert_eq!(failing.arrived(), 4, "a 5xx answer is not retried");
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let l = [("service", "iris"), ("version", "remote")];
     assert_eq!(
         m.value(
@@ -276,7 +276,7 @@ fn failing_instance_is_ejected_after_consecutive_failures() {
     let gw = Rollgate::start(&remote_config(&urls(&[&bad, &good]), 2000, 3));
     let mut statuses = Vec::new();
     for _ in 0..30 {
-        statuses.push(predict(gw.addr, "iris", &IRIS_ROWS).status);
+        statuses.push(predict(gw.data, "iris", &IRIS_ROWS).status);
     }
     assert_eq!(
         bad.arrived(),
@@ -300,14 +300,14 @@ fn body_over_the_limit_is_413_before_the_upstream() {
     let pool = Upstreams::new();
     let up = pool.spawn("up", Mode::Echo);
     let gw = Rollgate::start(&remote_config(&[up.url()], 2000, 1000));
-    let resp = Request::post("/v1/models/iris/predict", Vec::new()).send_head_only(gw.addr, 5000);
+    let resp = Request::post("/v1/models/iris/predict", Vec::new()).send_head_only(gw.data, 5000);
     assert_eq!(resp.status, 413, "{}", resp.text());
     assert_eq!(resp.error_code(), "body_too_large");
 
     // A chunked body has no declared length: the limit applies while it streams.
     let chunk = vec![b' '; 1024];
     let chunks: Vec<&[u8]> = std::iter::repeat_n(chunk.as_slice(), 6).collect();
-    let resp = Request::post("/v1/models/iris/predict", Vec::new()).send_chunked(gw.addr, &chunks);
+    let resp = Request::post("/v1/models/iris/predict", Vec::new()).send_chunked(gw.data, &chunks);
     assert_eq!(
         resp.status,
         413,
@@ -318,7 +318,7 @@ fn body_over_the_limit_is_413_before_the_upstream() {
 
     // A small chunked body is forwarded whole.
     let resp = Request::post("/v1/models/iris/predict", Vec::new())
-        .send_chunked(gw.addr, &[b"{\"instances\": ", b"[[1, 2, 3, 4]]}"]);
+        .send_chunked(gw.data, &[b"{\"instances\": ", b"[[1, 2, 3, 4]]}"]);
     assert_eq!(resp.status, 200, "{}", resp.text());
     assert_eq!(resp.json()["body_len"], 29);
     assert_eq!(up.arrived(), 1, "refused bodies never reach the upstream");
@@ -357,7 +357,7 @@ services:
             json!({ "instances": IRIS_ROWS }).to_string(),
         )
         .header("x-custom", "mirrored")
-        .send(gw.addr);
+        .send(gw.data);
         assert_eq!(resp.status, 200, "{}", resp.text());
         assert_eq!(resp.header("x-model-version"), Some("v1"));
         assert!(
@@ -390,7 +390,7 @@ services:
             "the copy carries the request's id, got {id:?}"
         );
     }
-    let m = scrape(gw.addr);
+    let m = scrape(gw.data);
     let mirrored = [("service", "iris"), ("version", "remote")];
     assert_eq!(
         m.value("rollgate_mirrored_requests_total", &mirrored),

@@ -110,13 +110,24 @@ pub(crate) fn routed(view: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Why a request got no whole answer.
+// Read through `Debug`, in the failure messages of the assertions.
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub(crate) enum Transport {
+    /// Sending it, or reading the answer's head.
+    Request(Arc<hyper_util::client::legacy::Error>),
+    /// Reading the answer's body.
+    Body(Arc<hyper::Error>),
+}
+
 /// One answer as a client saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
     pub(crate) sent: Instant,
     pub(crate) answered: Instant,
     /// The status, or the transport error.
-    pub(crate) outcome: Result<u16, String>,
+    pub(crate) outcome: Result<u16, Transport>,
     pub(crate) version: Option<String>,
 }
 
@@ -205,7 +216,7 @@ async fn one(
     let sent = Instant::now();
     let result = client.request(req).await;
     let (outcome, version) = match result {
-        Err(e) => (Err(format!("{e:?}")), None),
+        Err(e) => (Err(Transport::Request(Arc::new(e))), None),
         Ok(resp) => {
             let status = resp.status().as_u16();
             let version = resp
@@ -215,7 +226,7 @@ async fn one(
                 .map(str::to_owned);
             match resp.into_body().collect().await {
                 Ok(_) => (Ok(status), version),
-                Err(e) => (Err(format!("reading the body: {e}")), version),
+                Err(e) => (Err(Transport::Body(Arc::new(e))), version),
             }
         }
     };

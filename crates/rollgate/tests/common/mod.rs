@@ -11,55 +11,41 @@ pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod metrics;
 pub(crate) mod node;
+pub(crate) mod process;
 pub(crate) mod upstream;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+#[allow(unused_imports)]
+pub(crate) use process::Rollgate;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the binary may take to load its models and listen.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A temporary directory removed on drop.
+/// A temporary directory (tempfile's, removed on drop), with a helper to write files in it.
 #[derive(Debug)]
-pub(crate) struct TempDir(PathBuf);
+pub(crate) struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub(crate) fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let name = format!(
-            "rollgate-it-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let dir = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("rollgate-it-")
+            .tempdir()
+            .expect("create temp dir");
         Self(dir)
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     /// Writes a file in the directory and returns its path.
     pub(crate) fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.0.path().join(name);
         std::fs::write(&path, contents).expect("write temp file");
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -80,16 +66,6 @@ pub(crate) fn iris_rows(name: &str) -> Vec<([f32; 4], i64)> {
 
 pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A running `rollgate serve`, killed on drop.
-#[derive(Debug)]
-pub(crate) struct Rollgate {
-    child: Option<Child>,
-    /// The data port.
-    pub(crate) addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-    _dir: TempDir,
 }
 
 /// A command line for the binary with a quiet, uncoloured `info` log on stderr.
@@ -120,124 +96,6 @@ pub(crate) fn serve_command(dir: &TempDir) -> Command {
     cmd
 }
 
-impl Rollgate {
-    /// Serves the embedded default config (no `--config`).
-    pub(crate) fn start_default() -> Self {
-        Self::spawn(TempDir::new(), &[])
-    }
-
-    /// Serves the given YAML config, written to a fresh temporary directory.
-    pub(crate) fn start(config: &str) -> Self {
-        let dir = TempDir::new();
-        let path = dir.write("rollgate.yaml", config);
-        Self::spawn(dir, &["--config".as_ref(), path.as_os_str()])
-    }
-
-    /// Serves the given YAML config with more command-line arguments.
-    pub(crate) fn start_with_args(config: &str, args: &[&str]) -> Self {
-        let dir = TempDir::new();
-        let path = dir.write("rollgate.yaml", config);
-        let mut all: Vec<&std::ffi::OsStr> = vec!["--config".as_ref(), path.as_os_str()];
-        all.extend(args.iter().map(std::ffi::OsStr::new));
-        Self::spawn(dir, &all)
-    }
-
-    /// Serves the given YAML config with the store of an earlier run in `dir`.
-    pub(crate) fn start_in(dir: TempDir, config: &str) -> Self {
-        let path = dir.write("rollgate.yaml", config);
-        Self::spawn(dir, &["--config".as_ref(), path.as_os_str()])
-    }
-
-    fn spawn(dir: TempDir, extra: &[&std::ffi::OsStr]) -> Self {
-        let mut cmd = serve_command(&dir);
-        cmd.args(extra);
-        let mut child = cmd.spawn().expect("spawn rollgate");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr is piped");
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || collect_stderr(pipe, &sink, &tx));
-        let mut me = Self {
-            child: Some(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr,
-            _dir: dir,
-        };
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => me.addr = addr,
-            Err(_) => {
-                let status = me.wait_exit(Duration::from_millis(200));
-                panic!(
-                    "rollgate did not log `data port listening` within {START_TIMEOUT:?} \
-                     (exit: {status:?}); stderr:\n{}",
-                    me.stderr()
-                );
-            }
-        }
-        me
-    }
-
-    /// Everything the binary wrote to stderr so far.
-    pub(crate) fn stderr(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// The process id, for signals.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// Sends a signal with `kill(1)`.
-    pub(crate) fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Waits until the process catches SIGTERM and SIGINT (Linux: `SigCgt` in
-    /// `/proc/PID/status`), so a test about what a signal does never races their installation.
-    pub(crate) fn wait_for_signal_handlers(&self) {
-        let path = format!("/proc/{}/status", self.pid());
-        let wanted = (1u64 << (15 - 1)) | (1u64 << (2 - 1));
-        let caught = || {
-            let status = std::fs::read_to_string(&path).unwrap_or_default();
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("SigCgt:"))
-                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-                .is_some_and(|mask| mask & wanted == wanted)
-        };
-        assert!(
-            eventually(Duration::from_secs(10), caught),
-            "rollgate never installed its SIGTERM/SIGINT handlers; stderr:\n{}",
-            self.stderr()
-        );
-    }
-
-    /// Waits up to `timeout` for the process to exit; `None` when it is still running.
-    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        wait_child(child, timeout)
-    }
-
-    /// `http://127.0.0.1:PORT{path}`-style address for messages.
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Rollgate {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// Polls a child for its exit, for at most `timeout`.
 pub(crate) fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
@@ -250,30 +108,6 @@ pub(crate) fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitSta
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// Reads stderr to its end, keeping every line and reporting the data port once logged.
-fn collect_stderr(pipe: impl std::io::Read, sink: &Mutex<String>, tx: &mpsc::Sender<SocketAddr>) {
-    for line in BufReader::new(pipe).lines() {
-        let Ok(line) = line else { break };
-        let line = strip_ansi(&line);
-        if line.contains("data port listening") {
-            if let Some(addr) = addr_field(&line) {
-                let _ = tx.send(addr);
-            }
-        }
-        if let Ok(mut s) = sink.lock() {
-            s.push_str(&line);
-            s.push('\n');
-        }
-    }
-}
-
-/// The `addr=HOST:PORT` field of a text log line.
-fn addr_field(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("addr=")? + "addr=".len()..];
-    let value = rest.split_whitespace().next()?.trim_matches('"');
-    value.parse().ok()
 }
 
 /// Removes ANSI escape sequences, in case the log is coloured after all.

@@ -2,7 +2,7 @@
 //! of everything the page shows under a `data-testid`, and screenshot keeping.
 
 use crate::common::http::{Request, Response};
-use crate::common::node::Node;
+use crate::common::Rollgate;
 use crate::common::{workspace_root, TempDir};
 use crate::webdriver::Browser;
 use serde_json::{json, Value};
@@ -13,7 +13,7 @@ use std::time::Duration;
 /// A running gateway and the token its admin port wants.
 #[derive(Clone)]
 pub(crate) struct Gateway {
-    node: Arc<Node>,
+    node: Arc<Rollgate>,
     token: Option<String>,
 }
 
@@ -21,7 +21,7 @@ impl Gateway {
     pub(crate) fn start(dir: &TempDir, config: &str, token: Option<&str>) -> Self {
         let path = dir.write("rollgate.yaml", config);
         let path = path.to_str().unwrap();
-        let node = Node::start_with(dir, "gateway.log", &["--config", path]);
+        let node = Rollgate::on(dir, "gateway.log", &["--config", path]);
         Self {
             node: Arc::new(node),
             token: token.map(str::to_owned),
