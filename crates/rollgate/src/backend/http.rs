@@ -15,17 +15,15 @@
 mod instance;
 mod pool;
 
-use super::{Backend, BackendError, BackendReply, BackendRequest, Body, Speaks};
+use super::{BackendError, Body};
 use crate::telemetry::ErrorKind;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
 use http::{header, HeaderMap, HeaderName, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use instance::Instances;
 use pool::{Pool, SendError};
 use rollgate_core::config::HttpSpec;
-use rollgate_core::tensor::TensorSpec;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,41 +79,19 @@ impl HttpBackend {
     }
 }
 
-impl Backend for HttpBackend {
-    fn speaks(&self) -> Speaks {
-        Speaks::Http
-    }
-
-    fn platform(&self) -> &'static str {
-        "http"
-    }
-
-    fn outputs(&self) -> &[TensorSpec] {
-        &[]
-    }
-
-    fn ready(&self) -> bool {
+impl HttpBackend {
+    /// Whether any instance can take requests now.
+    pub(crate) fn ready(&self) -> bool {
         self.inner.load().instances.any_healthy()
     }
 
-    fn as_http(&self) -> Option<&HttpBackend> {
-        Some(self)
-    }
-
-    fn call(
+    /// Forwards a request, as it came but for its mapped path, to one of the instances.
+    pub(crate) async fn forward(
         &self,
-        request: BackendRequest,
-    ) -> BoxFuture<'static, Result<BackendReply, BackendError>> {
+        req: ::http::Request<Body>,
+    ) -> Result<::http::Response<Body>, BackendError> {
         let inner = self.inner.load_full();
-        Box::pin(async move {
-            let BackendRequest::Http(req) = request else {
-                return Err(BackendError::new(
-                    ErrorKind::Model,
-                    "an HTTP version takes HTTP requests",
-                ));
-            };
-            inner.forward(req).await.map(BackendReply::Http)
-        })
+        inner.forward(req).await
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A version either computes tensors (the gateway decodes the request for it and encodes its
 //! answer) or speaks HTTP (the gateway forwards the request as it came and returns the answer as
-//! it went). [`BackendRequest`] and [`BackendReply`] carry one or the other.
+//! it went): [`Backend`] is one or the other.
 
 pub(crate) mod builtin;
 pub(crate) mod http;
@@ -11,40 +11,13 @@ pub(crate) mod onnx;
 
 use crate::telemetry::ErrorKind;
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use rollgate_core::tensor::{FeatureBatch, OutputTensor, TensorSpec};
+use rollgate_core::tensor::TensorSpec;
+use std::sync::Arc;
 
 /// The body of a request or answer passing through the gateway.
 pub(crate) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 /// The error type of streamed bodies.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// What a backend is asked to do.
-#[derive(Debug)]
-pub(crate) enum BackendRequest {
-    /// Run the model on a batch of rows.
-    Tensors(FeatureBatch),
-    /// Forward an HTTP request; its path is the one the upstream should see.
-    Http(::http::Request<Body>),
-}
-
-/// What a backend answered.
-#[derive(Debug)]
-pub(crate) enum BackendReply {
-    /// The model's output tensors.
-    Tensors(Vec<OutputTensor>),
-    /// The upstream's answer, to be returned as it is.
-    Http(::http::Response<Body>),
-}
-
-/// Which request form a backend takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Speaks {
-    /// [`BackendRequest::Tensors`].
-    Tensors,
-    /// [`BackendRequest::Http`].
-    Http,
-}
 
 /// A failure of a backend, classified by source so it is counted against the right party.
 #[derive(Debug, thiserror::Error)]
@@ -65,23 +38,42 @@ impl BackendError {
     }
 }
 
-/// One version's way of answering predictions.
-pub(crate) trait Backend: Send + Sync + std::fmt::Debug + 'static {
-    /// Which request form it takes.
-    fn speaks(&self) -> Speaks;
+/// One version's way of answering predictions: one of the two kinds Rollgate serves.
+///
+/// A closed enum rather than a trait object: a request goes to the kind that takes its form
+/// (tensors to an in-process model, the HTTP request as it came to a model server), checked by
+/// the compiler, so no backend can be handed a form it does not take, and a rolling update
+/// reaches an HTTP version's instances by a `match`, not a downcast.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// An ONNX model run in process.
+    Onnx(Arc<onnx::OnnxBackend>),
+    /// Instances of an HTTP model server.
+    Http(Arc<http::HttpBackend>),
+}
+
+impl Backend {
     /// Platform name for Open Inference metadata (`onnx`, `http`).
-    fn platform(&self) -> &'static str;
-    /// Declared outputs (empty when unknown, as for HTTP upstreams).
-    fn outputs(&self) -> &[TensorSpec];
-    /// Whether it can take requests now (an HTTP backend with every instance ejected cannot).
-    fn ready(&self) -> bool;
-    /// The HTTP upstream behind this version, whose instances a rolling update replaces.
-    fn as_http(&self) -> Option<&http::HttpBackend> {
-        None
+    pub(crate) fn platform(&self) -> &'static str {
+        match self {
+            Backend::Onnx(_) => "onnx",
+            Backend::Http(_) => "http",
+        }
     }
-    /// Answers one request.
-    fn call(
-        &self,
-        request: BackendRequest,
-    ) -> BoxFuture<'static, Result<BackendReply, BackendError>>;
+
+    /// Declared outputs (empty when unknown, as for HTTP upstreams).
+    pub(crate) fn outputs(&self) -> &[TensorSpec] {
+        match self {
+            Backend::Onnx(m) => m.outputs(),
+            Backend::Http(_) => &[],
+        }
+    }
+
+    /// Whether it can take requests now (an HTTP backend with every instance ejected cannot).
+    pub(crate) fn ready(&self) -> bool {
+        match self {
+            Backend::Onnx(_) => true,
+            Backend::Http(h) => h.ready(),
+        }
+    }
 }

@@ -11,9 +11,8 @@
 //! over [`INLINE_BUDGET`] runs on the blocking pool, so a large batch or a heavy model never
 //! stalls the other connections of its worker thread.
 
-use super::{Backend, BackendError, BackendReply, BackendRequest, Speaks};
+use super::BackendError;
 use crate::telemetry::ErrorKind;
-use futures_util::future::BoxFuture;
 use rollgate_core::tensor::{FeatureBatch, OutputTensor, TensorData, TensorSpec};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -220,47 +219,23 @@ fn convert(name: &str, value: &TValue) -> Result<OutputTensor, BackendError> {
     })
 }
 
-impl Backend for OnnxBackend {
-    fn speaks(&self) -> Speaks {
-        Speaks::Tensors
-    }
-
-    fn platform(&self) -> &'static str {
-        "onnx"
-    }
-
-    fn outputs(&self) -> &[TensorSpec] {
+impl OnnxBackend {
+    /// Declared outputs.
+    pub(crate) fn outputs(&self) -> &[TensorSpec] {
         &self.outputs
     }
 
-    fn ready(&self) -> bool {
-        true
-    }
-
-    fn call(
-        &self,
-        request: BackendRequest,
-    ) -> BoxFuture<'static, Result<BackendReply, BackendError>> {
-        let BackendRequest::Tensors(batch) = request else {
-            return Box::pin(std::future::ready(Err(BackendError::new(
-                ErrorKind::Model,
-                "an ONNX version takes tensors",
-            ))));
-        };
+    /// Runs the model on a batch: inline when the batch is cheap, on the blocking pool
+    /// otherwise.
+    pub(crate) async fn run(&self, batch: FeatureBatch) -> Result<Vec<OutputTensor>, BackendError> {
         if batch.rows() <= self.inline_rows {
-            let outputs = guarded(&self.plan, batch, &self.names);
-            return Box::pin(std::future::ready(outputs.map(BackendReply::Tensors)));
+            return guarded(&self.plan, batch, &self.names);
         }
         let plan = Arc::clone(&self.plan);
         let names = Arc::clone(&self.names);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || guarded(&plan, batch, &names))
-                .await
-                .map_err(|e| {
-                    BackendError::new(ErrorKind::Model, format!("model task failed: {e}"))
-                })?
-                .map(BackendReply::Tensors)
-        })
+        tokio::task::spawn_blocking(move || guarded(&plan, batch, &names))
+            .await
+            .map_err(|e| BackendError::new(ErrorKind::Model, format!("model task failed: {e}")))?
     }
 }
 

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 /// Models already loaded and checked at upload, by sha256, waiting for the change that
 /// registers them: an upload is parsed and optimised once, not again when it is registered.
 #[derive(Debug, Default)]
-pub(crate) struct Staged(Mutex<HashMap<String, Arc<dyn Backend>>>);
+pub(crate) struct Staged(Mutex<HashMap<String, Arc<Backend>>>);
 
 /// Uploads whose change never came (refused, conflicting) are forgotten past this many.
 const MAX_STAGED: usize = 4;
 
 impl Staged {
     /// Keeps a checked model for the change that will name it.
-    pub(crate) fn put(&self, sha256: &str, backend: Arc<dyn Backend>) {
+    pub(crate) fn put(&self, sha256: &str, backend: Arc<Backend>) {
         let mut staged = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if staged.len() >= MAX_STAGED {
             staged.clear();
@@ -28,7 +28,7 @@ impl Staged {
         staged.insert(sha256.to_owned(), backend);
     }
 
-    fn take(&self, sha256: &str) -> Option<Arc<dyn Backend>> {
+    fn take(&self, sha256: &str) -> Option<Arc<Backend>> {
         let mut staged = self.0.lock().unwrap_or_else(|p| p.into_inner());
         staged.remove(sha256)
     }
@@ -78,10 +78,10 @@ async fn load(
     v: &VersionSpec,
     store: &dyn Store,
     staged: &Staged,
-) -> Result<Arc<dyn Backend>, LoadError> {
+) -> Result<Arc<Backend>, LoadError> {
     let svc = &state.spec.name;
     match &v.source {
-        VersionSource::Http(spec) => Ok(Arc::new(HttpBackend::new(spec))),
+        VersionSource::Http(spec) => Ok(Arc::new(Backend::Http(Arc::new(HttpBackend::new(spec))))),
         VersionSource::Onnx { path } => {
             let sha = path
                 .strip_prefix(SHA_PREFIX)
@@ -96,7 +96,7 @@ async fn load(
             let model = load_onnx(bytes, state.spec.input_width)
                 .await
                 .map_err(|e| LoadError::Model(svc.clone(), v.name.clone(), e))?;
-            Ok(Arc::new(model))
+            Ok(Arc::new(Backend::Onnx(Arc::new(model))))
         }
     }
 }

@@ -13,6 +13,7 @@
 
 use super::loader::{self, LoadError, SHA_PREFIX};
 use super::seed::{self, to_stored, SeedError};
+use crate::backend::Backend;
 use crate::gateway::snapshot::{Backends, Snapshot};
 use crate::gateway::Gateway;
 use crate::store::{BlobInfo, Event, EventQuery, NewEvent, Store, StoreError};
@@ -242,12 +243,13 @@ impl ControlPlane {
                 service: key.0.clone(),
                 version: key.1.clone(),
             })?;
-        // The only caller of `as_http`: the plane owns the live backends.
-        let http = backend
-            .as_http()
-            .ok_or_else(|| InstancesError::NotHttp(version.to_owned()))?;
-        http.set_instances(urls);
-        Ok(())
+        match backend.as_ref() {
+            Backend::Http(http) => {
+                http.set_instances(urls);
+                Ok(())
+            }
+            Backend::Onnx(_) => Err(InstancesError::NotHttp(version.to_owned())),
+        }
     }
 
     /// Every service's state.
@@ -336,7 +338,8 @@ impl ControlPlane {
             .await
             .map_err(|e| ControlError::BadModel(e.to_string()))?;
         let info = self.store.put_blob(&bytes).await?;
-        self.staged.put(&info.sha256, Arc::new(model));
+        self.staged
+            .put(&info.sha256, Arc::new(Backend::Onnx(Arc::new(model))));
         let source = VersionSource::Onnx {
             path: format!("{SHA_PREFIX}{}", info.sha256),
         };

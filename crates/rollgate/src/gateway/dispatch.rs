@@ -7,7 +7,7 @@ use super::facts::{self, OwnedFacts};
 use super::protocol;
 use super::snapshot::{ServiceRuntime, VersionRuntime};
 use super::{mirror, v1, Gateway};
-use crate::backend::{BackendReply, BackendRequest, Body, Speaks};
+use crate::backend::{http::HttpBackend, onnx::OnnxBackend, Backend, Body};
 use crate::feedback::{Predicted, Record};
 use crate::telemetry::ErrorKind;
 use axum::response::Response;
@@ -46,9 +46,9 @@ pub(crate) async fn serve(gw: &Gateway, mut call: Call) -> Result<Response, ApiE
     let _in_flight = version.stats.start();
     let started = Instant::now();
     let request_id = call.request_id.clone();
-    let (response, error, predicted) = match version.backend.speaks() {
-        Speaks::Tensors => tensors(gw, &svc, version, call).await,
-        Speaks::Http => forward(gw, &svc, version, call).await,
+    let (response, error, predicted) = match version.backend.as_ref() {
+        Backend::Onnx(model) => tensors(gw, &svc, version, model, call).await,
+        Backend::Http(server) => forward(gw, &svc, version, server, call).await,
     };
     let latency = started.elapsed();
     version.stats.finish(latency, error);
@@ -134,6 +134,7 @@ async fn tensors(
     gw: &Gateway,
     svc: &ServiceRuntime,
     version: &VersionRuntime,
+    model: &OnnxBackend,
     mut call: Call,
 ) -> (Response, Option<ErrorKind>, Predicted) {
     let style = call.protocol.style();
@@ -146,8 +147,8 @@ async fn tensors(
         Ok(d) => d,
         Err(e) => return failed((e.respond(style), Some(ErrorKind::BadRequest))),
     };
-    match version.backend.call(BackendRequest::Tensors(batch)).await {
-        Ok(BackendReply::Tensors(outputs)) => {
+    match model.run(batch).await {
+        Ok(outputs) => {
             let predicted = predicted(&outputs);
             record_predicted(svc, version, &predicted);
             (
@@ -162,21 +163,11 @@ async fn tensors(
                 predicted,
             )
         }
-        Ok(BackendReply::Http(_)) => failed(internal(style)),
         Err(e) => failed((
             backend_error(e.kind, e.message).respond(style),
             Some(e.kind),
         )),
     }
-}
-
-fn internal(style: super::error::ErrorStyle) -> (Response, Option<ErrorKind>) {
-    let e = ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "backend answered in the wrong form",
-    );
-    (e.respond(style), Some(ErrorKind::Model))
 }
 
 /// The status a backend failure is answered with: 504 for a timeout, 502 otherwise.
@@ -201,6 +192,7 @@ async fn forward(
     gw: &Gateway,
     svc: &ServiceRuntime,
     version: &VersionRuntime,
+    server: &HttpBackend,
     mut call: Call,
 ) -> (Response, Option<ErrorKind>, Predicted) {
     let style = call.protocol.style();
@@ -214,8 +206,8 @@ async fn forward(
         Ok(r) => r,
         Err(e) => return failed((e.respond(style), Some(ErrorKind::BadRequest))),
     };
-    match version.backend.call(BackendRequest::Http(request)).await {
-        Ok(BackendReply::Http(resp)) => match answer::examine(resp, &svc.output.classes).await {
+    match server.forward(request).await {
+        Ok(resp) => match answer::examine(resp, &svc.output.classes).await {
             Ok(Reading::Unread(resp, error)) => (resp, error, Predicted::Opaque),
             Ok(Reading::Read(resp, predicted)) => {
                 record_read(svc, version, predicted.as_ref());
@@ -226,7 +218,6 @@ async fn forward(
                 Some(e.kind),
             )),
         },
-        Ok(BackendReply::Tensors(_)) => failed(internal(style)),
         Err(e) => failed((
             backend_error(e.kind, e.message).respond(style),
             Some(e.kind),

@@ -13,11 +13,12 @@ use super::call::{self, Call};
 use super::error::ApiError;
 use super::snapshot::ServiceRuntime;
 use super::Gateway;
-use crate::backend::{BackendReply, BackendRequest, Speaks};
+use crate::backend::{http::HttpBackend, onnx::OnnxBackend, Backend, Body};
 use crate::feedback::{Ledger, Predicted};
 use crate::telemetry::{Divergence, ErrorKind};
 use http_body_util::{BodyExt, Full};
 use rollgate_core::route::VersionIdx;
+use rollgate_core::tensor::FeatureBatch;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
@@ -30,9 +31,19 @@ pub(crate) struct Primary {
     pub(crate) latency: Duration,
 }
 
+/// A copy in the form its version takes, with the version's backend, prepared before the
+/// served call.
+#[derive(Debug)]
+enum CopyRequest {
+    /// Decoded rows, for an in-process model.
+    Tensors(Arc<OnnxBackend>, FeatureBatch),
+    /// The request as it came, on the version's path, for a model server.
+    Http(Arc<HttpBackend>, http::Request<Body>),
+}
+
 /// A copy ready to go, holding its mirror slot.
 pub(crate) struct Prepared {
-    request: BackendRequest,
+    request: CopyRequest,
     copy: MirrorCopy,
     permit: OwnedSemaphorePermit,
 }
@@ -66,12 +77,12 @@ pub(crate) async fn prepare(
         return Ok(None);
     };
     let body = call::read(gw, call).await?;
-    let request = match version.backend.speaks() {
-        Speaks::Tensors => match call.protocol.decode(&body, &call.headers, svc.input_width) {
-            Ok((batch, _)) => BackendRequest::Tensors(batch),
+    let request = match version.backend.as_ref() {
+        Backend::Onnx(model) => match call.protocol.decode(&body, &call.headers, svc.input_width) {
+            Ok((batch, _)) => CopyRequest::Tensors(Arc::clone(model), batch),
             Err(_) => return Ok(None),
         },
-        Speaks::Http => {
+        Backend::Http(server) => {
             // The copy goes to the path a served request would (`predict_path`...); one that
             // cannot be addressed is dropped, like one that cannot be decoded.
             let Ok(uri) = call::mapped_uri(version, call.protocol, &call.uri) else {
@@ -85,7 +96,7 @@ pub(crate) async fn prepare(
             *req.uri_mut() = uri;
             *req.method_mut() = call.method.clone();
             *req.headers_mut() = call.headers.clone();
-            BackendRequest::Http(req)
+            CopyRequest::Http(Arc::clone(server), req)
         }
     };
     version.stats.record_mirrored();
@@ -122,16 +133,20 @@ impl MirrorCopy {
         }
     }
 
-    async fn run(self, request: BackendRequest, primary: Option<Primary>) {
+    async fn run(self, request: CopyRequest, primary: Option<Primary>) {
         let version = self.svc.version(self.target);
         let started = Instant::now();
-        let outcome = version.backend.call(request).await;
-        let latency = started.elapsed();
-        let (read, error) = match outcome {
-            Ok(BackendReply::Tensors(outputs)) => (Some(call::predicted(&outputs)), None),
-            Ok(BackendReply::Http(resp)) => self.interpret(resp).await,
-            Err(e) => (Some(Predicted::Opaque), Some(e.kind)),
+        let (read, error) = match request {
+            CopyRequest::Tensors(model, batch) => match model.run(batch).await {
+                Ok(outputs) => (Some(call::predicted(&outputs)), None),
+                Err(e) => (Some(Predicted::Opaque), Some(e.kind)),
+            },
+            CopyRequest::Http(server, req) => match server.forward(req).await {
+                Ok(resp) => self.interpret(resp).await,
+                Err(e) => (Some(Predicted::Opaque), Some(e.kind)),
+            },
         };
+        let latency = started.elapsed();
         tracing::debug!(service = %self.svc.name, version = %version.name, ?error, micros = latency.as_micros() as u64, "mirrored");
         let Some(served) = primary else {
             return;

@@ -3,7 +3,7 @@
 
 use super::protocol::Protocol;
 use super::{v1, Gateway};
-use crate::backend::{BackendReply, BackendRequest, Speaks};
+use crate::backend::Backend;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,6 @@ pub(crate) enum SmokeError {
     NotInProcess,
     #[error("the smoke request is not a valid v1 predict body: {0}")]
     BadBody(String),
-    #[error("the backend answered in the wrong form")]
-    WrongForm,
     #[error("{0}")]
     Backend(String),
 }
@@ -43,19 +41,15 @@ impl Gateway {
                 service: service.to_owned(),
                 version: version.to_owned(),
             })?;
-        let v = svc.version(idx);
-        if v.backend.speaks() != Speaks::Tensors {
+        let Backend::Onnx(model) = svc.version(idx).backend.as_ref() else {
             return Err(SmokeError::NotInProcess);
-        }
+        };
         let (batch, _) = Protocol::V1
             .decode(body.as_bytes(), &http::HeaderMap::new(), svc.input_width)
             .map_err(|e| SmokeError::BadBody(e.message))?;
         let started = Instant::now();
-        match v.backend.call(BackendRequest::Tensors(batch)).await {
-            Ok(BackendReply::Tensors(outputs)) => {
-                Ok((v1::predictions(&outputs, &svc.output), started.elapsed()))
-            }
-            Ok(BackendReply::Http(_)) => Err(SmokeError::WrongForm),
+        match model.run(batch).await {
+            Ok(outputs) => Ok((v1::predictions(&outputs, &svc.output), started.elapsed())),
             Err(e) => Err(SmokeError::Backend(e.message)),
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Loaded backends by `(service, version)`. Versions are immutable, so a backend loaded once
 /// serves every later snapshot that still routes to its version.
-pub(crate) type Backends = HashMap<(String, String), Arc<dyn Backend>>;
+pub(crate) type Backends = HashMap<(String, String), Arc<Backend>>;
 
 /// One version, ready to serve.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub(crate) struct VersionRuntime {
     pub(crate) name: Arc<str>,
     /// `x-model-version` value, built once per snapshot rather than per answer.
     pub(crate) header: http::HeaderValue,
-    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) backend: Arc<Backend>,
     pub(crate) stats: Arc<VersionStats>,
     /// Upstream path of v1 predict requests (HTTP versions).
     pub(crate) predict_path: UpstreamPath,
