@@ -69,10 +69,10 @@ pub enum AbError {
     #[error("an experiment needs a control and at least one variant, got {0} arm(s)")]
     TooFewVariants(usize),
     /// A variant has no observation.
-    #[error("variant {0:?} has no observation yet")]
+    #[error("variant `{0}` has no observation yet")]
     Empty(String),
     /// A statistic refused its input.
-    #[error("variant {variant:?}: {source}")]
+    #[error("variant `{variant}`: {source}")]
     Stats {
         /// The variant concerned.
         variant: String,

@@ -163,8 +163,8 @@ impl Inner {
             Err(_) => Err(BackendError::new(
                 ErrorKind::Timeout,
                 format!(
-                    "upstream {authority} did not answer within {:?}",
-                    self.timeout
+                    "upstream {authority} did not answer within {} ms",
+                    self.timeout.as_millis()
                 ),
             )),
             Ok(Err(e)) => Err(classify(authority, &e)),

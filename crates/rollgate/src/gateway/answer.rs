@@ -117,7 +117,10 @@ async fn read(
         Err(_) => {
             return Err(BackendError::new(
                 ErrorKind::Timeout,
-                format!("the upstream's answer stalled for {BODY_WAIT:?} after its head"),
+                format!(
+                    "the upstream's answer stalled for {} ms after its head",
+                    BODY_WAIT.as_millis()
+                ),
             ))
         }
     };

@@ -17,7 +17,7 @@ use tokio::time::{Instant, Sleep};
 
 /// The request body did not arrive in full before its deadline.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
+#[error("the request body did not arrive within {} ms", .0.as_millis())]
 pub(crate) struct BodyTimeout(pub(crate) Duration);
 
 /// Wraps every request body with the deadline `timeout` after its arrival; the body becomes

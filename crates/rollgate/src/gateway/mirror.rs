@@ -206,9 +206,10 @@ fn compare(stable: &Predicted, candidate: &Predicted) -> Option<(u64, u64, f64)>
 }
 
 fn describe(p: &Predicted) -> String {
+    let list = |items: Vec<String>| format!("[{}]", items.join(", "));
     match p {
-        Predicted::Classes(c) => format!("{c:?}"),
-        Predicted::Values(v) => format!("{v:?}"),
+        Predicted::Classes(c) => list(c.iter().map(i64::to_string).collect()),
+        Predicted::Values(v) => list(v.iter().map(f32::to_string).collect()),
         Predicted::Opaque => "(not interpreted)".into(),
     }
 }

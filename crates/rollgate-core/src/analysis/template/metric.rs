@@ -122,7 +122,7 @@ impl fmt::Display for Metric {
 
 /// Why a metric name was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown metric {0:?} (expected error_rate, error_rate:<model|upstream_5xx|timeout|bad_request>, latency_p50, latency_p95, latency_p99, accuracy, mae, rmse, conversion_rate, mean_reward, invalid_rate, drift_psi, drift_js, shadow_disagreement or shadow_mae)")]
+#[error("unknown metric `{0}` (expected error_rate, error_rate:<model|upstream_5xx|timeout|bad_request>, latency_p50, latency_p95, latency_p99, accuracy, mae, rmse, conversion_rate, mean_reward, invalid_rate, drift_psi, drift_js, shadow_disagreement or shadow_mae)")]
 pub struct UnknownMetric(pub String);
 
 impl FromStr for Metric {

@@ -203,7 +203,7 @@ fn number(field: &str, metric: Metric, value: &Value) -> Result<f64, TemplateErr
         s.trim()
             .parse::<f64>()
             .map(|x| x * scale)
-            .map_err(|_| invalid(field, format!("{text:?} is not a number")))
+            .map_err(|_| invalid(field, format!("`{text}` is not a number")))
     };
     let latency = matches!(metric, Metric::Latency(_));
     if let (true, Some(ms)) = (latency, text.strip_suffix("ms")) {
@@ -215,15 +215,15 @@ fn number(field: &str, metric: Metric, value: &Value) -> Result<f64, TemplateErr
     } else if latency {
         Err(invalid(
             field,
-            format!("{text:?}: expected ms, e.g. 100ms or 1.5s"),
+            format!("`{text}`: expected ms, e.g. 100ms or 1.5s"),
         ))
     } else if metric.is_rate() {
         Err(invalid(
             field,
-            format!("{text:?}: expected a fraction or a percentage"),
+            format!("`{text}`: expected a fraction or a percentage"),
         ))
     } else {
-        Err(invalid(field, format!("{text:?}: expected a number")))
+        Err(invalid(field, format!("`{text}`: expected a number")))
     }
 }
 

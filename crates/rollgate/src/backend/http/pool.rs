@@ -174,7 +174,10 @@ impl Pool {
         let timed_out = || {
             std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("no connection within {:?}", self.connect_timeout),
+                format!(
+                    "no connection within {} ms",
+                    self.connect_timeout.as_millis()
+                ),
             )
         };
         let stream =

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 pub(crate) enum QueryError {
     #[error("cannot reach Prometheus: {0}")]
     Http(String),
-    #[error("Prometheus did not answer within {0:?}")]
+    #[error("Prometheus did not answer within {} ms", .0.as_millis())]
     Timeout(std::time::Duration),
     #[error("Prometheus answered HTTP {status}: {body}")]
     Status { status: u16, body: String },
