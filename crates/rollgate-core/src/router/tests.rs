@@ -251,30 +251,26 @@ fn mirrored_with_flag() -> (RouteTable, ServiceFlags) {
     (t, flags)
 }
 
+/// The facts of a request with the service's routing flag and the request's context.
+fn with_flag<'a>(flags: &'a ServiceFlags, context: &'a Context<'a>) -> RequestFacts<'a> {
+    RequestFacts {
+        flag: Some(FlagFacts { flags, context }),
+        ..RequestFacts::default()
+    }
+}
+
 #[test]
 fn a_flag_choosing_the_mirror_target_serves_it_without_a_copy() {
     let (t, flags) = mirrored_with_flag();
     let alice = Context::with_key("alice");
-    let facts = RequestFacts {
-        flag: Some(FlagFacts {
-            flags: &flags,
-            context: &alice,
-        }),
-        ..RequestFacts::default()
-    };
+    let facts = with_flag(&flags, &alice);
     let d = decide(&t, &facts, draws(0));
     assert_eq!(
         (d.serve, d.reason, d.mirror),
         (VersionIdx(1), Reason::Flag, None)
     );
     let carol = Context::with_key("carol");
-    let facts = RequestFacts {
-        flag: Some(FlagFacts {
-            flags: &flags,
-            context: &carol,
-        }),
-        ..RequestFacts::default()
-    };
+    let facts = with_flag(&flags, &carol);
     let d = decide(&t, &facts, draws(0));
     assert_eq!((d.serve, d.reason), (VersionIdx(0), Reason::Flag));
     assert_eq!(
@@ -290,11 +286,7 @@ fn overrides_win_over_the_flag() {
     let carol = Context::with_key("carol");
     let facts = RequestFacts {
         canary_header: Some("always"),
-        flag: Some(FlagFacts {
-            flags: &flags,
-            context: &carol,
-        }),
-        ..RequestFacts::default()
+        ..with_flag(&flags, &carol)
     };
     let d = decide(&t, &facts, draws(0));
     assert_eq!(
@@ -308,13 +300,7 @@ fn a_flag_naming_no_version_of_the_table_leaves_the_weights() {
     let (t, mut flags) = mirrored_with_flag();
     flags.route_by = "no-such-flag".into();
     let alice = Context::with_key("alice");
-    let facts = RequestFacts {
-        flag: Some(FlagFacts {
-            flags: &flags,
-            context: &alice,
-        }),
-        ..RequestFacts::default()
-    };
+    let facts = with_flag(&flags, &alice);
     assert_eq!(decide(&t, &facts, draws(0)).reason, Reason::Weighted);
 }
 

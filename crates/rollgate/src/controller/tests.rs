@@ -223,14 +223,20 @@ async fn an_abort_completes_while_another_rollouts_analysis_query_hangs() {
     stuck.abort();
 }
 
-#[tokio::test]
-async fn a_verb_that_does_not_apply_is_refused_with_its_reason() {
+/// A controller whose `iris` rollout set 10% and waits at an indefinite pause.
+async fn held_at_a_pause() -> (tempfile::TempDir, Arc<Knobs>, Arc<Controller>) {
     let dir = tempfile::tempdir().expect("dir");
     let knobs = Arc::new(Knobs::default());
     let c = controller(dir.path(), &knobs).await;
     c.begin("iris", "steps:\n  - set_weight: 10%\n  - pause: {}\n")
         .await
         .expect("begun");
+    (dir, knobs, c)
+}
+
+#[tokio::test]
+async fn a_verb_that_does_not_apply_is_refused_with_its_reason() {
+    let (_dir, _knobs, c) = held_at_a_pause().await;
     c.act("iris", Verb::Pause).await.expect("paused");
     let e = c
         .act("iris", Verb::Pause)
@@ -244,12 +250,7 @@ async fn a_verb_that_does_not_apply_is_refused_with_its_reason() {
 
 #[tokio::test]
 async fn an_idle_rollout_is_not_stored_at_every_tick() {
-    let dir = tempfile::tempdir().expect("dir");
-    let knobs = Arc::new(Knobs::default());
-    let c = controller(dir.path(), &knobs).await;
-    c.begin("iris", "steps:\n  - set_weight: 10%\n  - pause: {}\n")
-        .await
-        .expect("begun");
+    let (_dir, knobs, c) = held_at_a_pause().await;
     let saves = knobs.saves.load(SeqCst);
     for _ in 0..5 {
         c.tick_now("iris").await;
