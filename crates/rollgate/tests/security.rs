@@ -96,11 +96,12 @@ fn admin_operations_are_absent_from_the_data_port_and_need_the_token() {
 fn without_a_token_the_admin_port_stays_on_loopback() {
     let dir = TempDir::new();
     let cfg = config(&dir, "");
-    let gw = common::Rollgate::on(
-        &dir,
-        "gw.log",
-        &["--config", &cfg, "--admin-listen", "0.0.0.0:0"],
-    );
+    let mut serve = common::command();
+    serve
+        .args(["serve", "--config", &cfg, "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path().join("data"));
+    let gw = common::Rollgate::from_command(serve);
     assert!(gw.admin.ip().is_loopback(), "admin on {}", gw.admin);
     assert!(gw.stderr().contains("loopback only"), "{}", gw.stderr());
 }
