@@ -71,7 +71,7 @@ enum Command {
     ///
     /// Examples:
     ///   rollgate serve
-    ///   rollgate serve --config examples/iris.yaml --data-dir /var/lib/rollgate
+    ///   rollgate serve --config examples/rollgate.yaml --data-dir /var/lib/rollgate
     ///   ROLLGATE_ADMIN_TOKEN=s3cret rollgate serve --admin-listen 0.0.0.0:8081
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
