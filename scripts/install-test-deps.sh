@@ -4,7 +4,10 @@
 #     with promtool, and the Prometheus metric source is tested against a real server;
 #   - tritonclient[http] (PyPI): an unmodified Triton client is run against the /v2 routes;
 #   - schemathesis (PyPI): the control API is checked against its OpenAPI document;
-#   - chromium, chromium-driver (Debian): the dashboard is tested in real headless Chromium.
+#   - chromium, chromium-driver (Debian): the dashboard is tested in real headless Chromium;
+#   - postgresql (Debian): the shared store and the replica tests run on throwaway clusters
+#     (scripts/postgres.sh), and psql inspects them;
+#   - kubectl (Debian): renders the Kubernetes manifests offline (scripts/check-kubernetes.sh).
 set -euo pipefail
 
 as_root() {
@@ -29,5 +32,8 @@ pip_install() {
 }
 
 cd "$(dirname "$0")/.."
-apt_install prometheus chromium chromium-driver fonts-liberation
+apt_install prometheus chromium chromium-driver fonts-liberation postgresql postgresql-client
+# kubectl's package may come from a repository other than Debian's; scripts/check-kubernetes.sh
+# says clearly when it is missing.
+apt_install kubectl || echo "kubectl could not be installed: the Kubernetes check will fail" >&2
 pip_install

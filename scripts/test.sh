@@ -9,6 +9,8 @@ scripts/install-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The Kubernetes base and ha overlay render offline and validate against the API schemas.
+scripts/check-kubernetes.sh
 # The bench report's statistics (medians, ratios, goals) on fixtures.
 python3 -m unittest discover -s bench
 # Every fuzz target for a bounded time (FUZZ_SECONDS each; 20 here to keep the suite short).

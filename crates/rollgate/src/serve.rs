@@ -5,6 +5,7 @@
 use crate::backend::builtin;
 use crate::control::api::{self, Admin};
 use crate::control::auth::{self, Token};
+use crate::control::follow;
 use crate::control::plane::{Boot, Booted, ControlPlane};
 use crate::controller::webhook::WebhookConfig;
 use crate::controller::{Controller, Settings};
@@ -12,7 +13,7 @@ use crate::gateway;
 use crate::metrics_source::local::LocalSource;
 use crate::metrics_source::prometheus::{PrometheusSource, QUERY_TIMEOUT};
 use crate::metrics_source::MetricSource;
-use crate::store::sqlite::SqliteStore;
+use crate::store::{Location, Opened};
 use anyhow::Context;
 use axum::Router;
 use rollgate_core::config::metrics::MetricsSpec;
@@ -35,6 +36,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (mut config, base) = load_config(args.config.as_deref())?;
     config.data_addr = args.listen.unwrap_or(config.data_addr);
     config.admin_addr = args.admin_listen.unwrap_or(config.admin_addr);
+    let location = Location::choose(args.store.as_deref(), args.data_dir.clone())?;
+    let replica = Replica {
+        id: args.replica(),
+        lease: args.lease,
+        drain: args.drain,
+    };
     let data_workers = data_workers(args.workers);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,7 +52,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         |p| format!("config file `{}`", p.display()),
     );
     runtime
-        .block_on(serve(config, base, args.data_dir, data_workers))
+        .block_on(serve(config, base, location, replica, data_workers))
         .with_context(|| source)
 }
 
@@ -78,13 +85,40 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<(Config, PathBuf)> {
 async fn serve(
     config: Config,
     base: PathBuf,
-    data_dir: PathBuf,
+    location: Location,
+    replica: Replica,
     data_workers: usize,
 ) -> anyhow::Result<()> {
     let stop_signal = shutdown_signal()?;
-    let running = start(config, &base, &data_dir, data_workers).await?;
+    let running = start(config, &base, &location, &replica, data_workers).await?;
     stop_signal.await;
     running.shutdown().await
+}
+
+/// Who this process is among the replicas sharing a store.
+#[derive(Debug, Clone)]
+pub(crate) struct Replica {
+    /// Its name in the controller lease and the logs.
+    pub(crate) id: String,
+    /// How long the controller lease lasts without renewal.
+    pub(crate) lease: Duration,
+    /// How long it keeps serving, not ready, after SIGTERM.
+    pub(crate) drain: Duration,
+}
+
+impl Replica {
+    /// A process alone on its store (the demo): no drain.
+    pub(crate) fn alone(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            lease: Duration::from_secs(10),
+            drain: Duration::ZERO,
+        }
+    }
+}
+
+fn humane(d: Duration) -> String {
+    rollgate_core::rollout::fmt_duration(d.as_millis() as u64)
 }
 
 /// A gateway started in this process (by `serve`, or by `rollgate demo`, which needs the
@@ -95,11 +129,21 @@ pub(crate) struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     grace: Duration,
+    /// How long to keep serving, not ready, before the ports close.
+    drain: Duration,
+    gateway: Arc<gateway::Gateway>,
+    /// Keeps following the shared store while serving.
+    _follower: Option<AbortOnDrop>,
 }
 
 impl Running {
     /// Stops accepting and lets in-flight requests finish within the grace period.
     pub(crate) async fn shutdown(self) -> anyhow::Result<()> {
+        self.gateway.start_draining();
+        if !self.drain.is_zero() {
+            tracing::info!(drain = %humane(self.drain), "draining: not ready, still serving");
+            tokio::time::sleep(self.drain).await;
+        }
         tracing::info!(grace = ?self.grace, "shutting down: no new connections, finishing in-flight requests");
         let _ = self.stop.send(true);
         drain(self.tasks, self.grace).await
@@ -110,19 +154,21 @@ impl Running {
 pub(crate) async fn start(
     config: Config,
     base: &Path,
-    data_dir: &Path,
+    location: &Location,
+    replica: &Replica,
     data_workers: usize,
 ) -> anyhow::Result<Running> {
-    let store = SqliteStore::open(data_dir)
+    let opened = location
+        .open()
         .await
-        .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
-    tracing::info!(dir = %data_dir.display(), "store opened");
+        .with_context(|| format!("opening the store ({location})"))?;
+    tracing::info!(store = %location, replica = %replica.id, lease = %humane(replica.lease), "store opened");
     let Booted {
         plane,
         gateway,
         recorder,
     } = ControlPlane::boot(Boot {
-        store: Arc::new(store),
+        store: opened.store(),
         config: config.services.clone(),
         base,
         max_body: config.max_body_bytes,
@@ -137,11 +183,12 @@ pub(crate) async fn start(
     for svc in gateway.snapshot().services.values() {
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
+    let follower = follow_shared_store(&opened, &plane);
     let controller = start_controller(&plane, &recorder, &config).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
     tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
-    let data_app = gateway::routes(gateway);
+    let data_app = gateway::routes(Arc::clone(&gateway));
     let limits = conn::HttpLimits::of(&config);
     let data_task = workers::spawn(data, data_app, limits, stop_rx.clone())?;
     let (admin_addr, token) = admin_binding(&config);
@@ -161,7 +208,33 @@ pub(crate) async fn start(
         stop: stop_tx,
         tasks: vec![data_task, admin_task],
         grace: config.shutdown_grace,
+        drain: replica.drain,
+        gateway,
+        _follower: follower,
     })
+}
+
+/// On a shared store, follows what the other replicas change (see `control::follow`); the
+/// embedded store has one process and nothing to follow.
+fn follow_shared_store(opened: &Opened, plane: &Arc<ControlPlane>) -> Option<AbortOnDrop> {
+    match opened {
+        Opened::Embedded(_) => None,
+        #[cfg(feature = "postgres")]
+        Opened::Postgres(pg) => {
+            let feed = crate::store::postgres::feed::PgFeed::new(pg.pool().clone());
+            let task = follow::follow(Arc::clone(plane), feed, follow::POLL);
+            Some(AbortOnDrop(tokio::spawn(task)))
+        }
+    }
+}
+
+/// A background task that ends with what owns it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Without a token the admin port never leaves loopback.

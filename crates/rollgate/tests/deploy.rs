@@ -1,7 +1,8 @@
 //! The assets under `deploy/` checked against the real binary: every metric the Grafana
 //! dashboard and the Prometheus rules query is one `/metrics` exposes, `promtool` accepts the
-//! rules, their unit tests and the example scrape config, and the Kubernetes example runs one
-//! replica on a config Rollgate starts with.
+//! rules, their unit tests and the example scrape config, and the Kubernetes base runs one
+//! replica on a config Rollgate starts with (scripts/check-kubernetes.sh renders and validates
+//! the base and the ha overlay against the Kubernetes API schemas).
 //!
 //! A dashboard or a rule naming a metric that does not exist shows an empty panel or never
 //! fires, and nothing else would notice: this is what notices.
@@ -471,20 +472,22 @@ fn rule_metrics_exist_on_the_live_exposition() {
 // ---------------------------------------------------------------------------------------------
 // Kubernetes.
 
-/// Every object of `deploy/kubernetes/*.yaml`.
+/// Every object of the kustomize base, `deploy/kubernetes/base/*.yaml` but its
+/// kustomization.yaml.
 fn kubernetes_objects() -> Vec<Value> {
-    let dir = deploy_path("kubernetes");
+    let dir = deploy_path("kubernetes/base");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "kustomization.yaml"))
         .collect();
     files.sort();
     files
         .iter()
         .flat_map(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            yaml_documents(&format!("kubernetes/{name}"))
+            yaml_documents(&format!("kubernetes/base/{name}"))
         })
         .collect()
 }
@@ -494,7 +497,7 @@ fn object<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
     match found.as_slice() {
         [one] => one,
         other => panic!(
-            "expected one {kind} in deploy/kubernetes, found {}",
+            "expected one {kind} in deploy/kubernetes/base, found {}",
             other.len()
         ),
     }

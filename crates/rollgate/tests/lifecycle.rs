@@ -133,3 +133,44 @@ fn grace_period_bounds_the_wait_for_slow_requests() {
         "{outcome:?}"
     );
 }
+
+/// With `--drain`, SIGTERM first turns readiness to 503 while predictions (on new connections
+/// too) are still answered, so a load balancer moves away before the port closes; then the
+/// gateway exits 0.
+#[test]
+fn with_a_drain_period_sigterm_reports_not_ready_and_keeps_serving_first() {
+    let mut gw = Rollgate::start_with_args(common::IRIS_V1_V2, &["--drain", "3s"]);
+    assert_eq!(common::http::get(gw.data, "/v2/health/ready").status, 200);
+    gw.wait_for_signal_handlers();
+    let signalled = Instant::now();
+    gw.signal("TERM");
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            common::http::get(gw.data, "/v2/health/ready").status == 503
+        }),
+        "readiness still passes after SIGTERM"
+    );
+    let mut answered = 0;
+    while signalled.elapsed() < Duration::from_millis(2000) {
+        assert_eq!(
+            predict(gw.data, "iris", &IRIS_ROWS).status,
+            200,
+            "a prediction during the drain"
+        );
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        answered > 10,
+        "served {answered} predictions while draining"
+    );
+    let status = gw.wait_exit(Duration::from_secs(10));
+    let stderr = gw.stderr();
+    let status = status.unwrap_or_else(|| panic!("still running after the drain:\n{stderr}"));
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(3),
+        "the port stayed open for the drain"
+    );
+    assert!(stderr.contains("draining"), "{stderr}");
+}

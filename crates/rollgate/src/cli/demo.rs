@@ -77,7 +77,8 @@ async fn demo(args: DemoArgs, token: Option<String>) -> anyhow::Result<u8> {
     let running = crate::serve::start(
         config,
         Path::new("."),
-        dir.path(),
+        &crate::store::Location::Embedded(dir.path().to_owned()),
+        &crate::serve::Replica::alone("demo"),
         crate::serve::data_workers(None),
     )
     .await

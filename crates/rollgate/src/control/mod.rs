@@ -6,6 +6,7 @@ pub(crate) mod api;
 pub(crate) mod auth;
 pub(crate) mod dashboard;
 mod flags;
+pub(crate) mod follow;
 pub(crate) mod loader;
 pub(crate) mod plane;
 mod rollout;

@@ -70,7 +70,8 @@ impl From<StoreError> for ControlError {
     }
 }
 
-/// Why the gateway could not start from its config and store.
+/// Why the gateway could not start from its config and store, or could not adopt what other
+/// replicas stored (a catch-up).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BootError {
     #[error(transparent)]
@@ -134,11 +135,9 @@ impl ControlPlane {
     /// Reconciles the config with the store, loads every version and builds the gateway.
     pub(crate) async fn boot(boot: Boot<'_>) -> Result<Booted, BootError> {
         let store = boot.store;
-        let stored = load_states(store.as_ref()).await?;
         for mut spec in boot.config {
             seed::store_models(&mut spec, boot.base, store.as_ref()).await?;
-            let name = spec.name.clone();
-            seed::reconcile(spec, stored.get(&name), store.as_ref()).await?;
+            seed_one(spec, store.as_ref()).await?;
         }
         let states = load_states(store.as_ref()).await?;
         let mut backends = Backends::new();
@@ -320,6 +319,44 @@ impl ControlPlane {
         Ok(next)
     }
 
+    /// Adopts what other replicas committed to the shared store: every stored service at a
+    /// newer revision than here (or new here) has its new versions loaded (blobs from the
+    /// store) and is swapped in together; nothing is written. Until every new version has
+    /// loaded, this replica keeps serving what it had, so a route naming a version it cannot
+    /// serve yet is never applied here. Returns the services adopted, with their revisions.
+    pub(crate) async fn catch_up(&self) -> Result<Vec<(String, u64)>, BootError> {
+        let stored = load_states(self.store.as_ref()).await?;
+        let mut catalog = self.catalog.lock().await;
+        let newer: Vec<ServiceState> = stored
+            .into_values()
+            .filter(|s| {
+                catalog
+                    .states
+                    .get(&s.spec.name)
+                    .is_none_or(|here| here.revision < s.revision)
+            })
+            .collect();
+        if newer.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut states = catalog.states.clone();
+        let adopted = newer
+            .iter()
+            .map(|s| (s.spec.name.clone(), s.revision))
+            .collect();
+        for state in newer {
+            states.insert(state.spec.name.clone(), state);
+        }
+        let mut backends = catalog.backends.clone();
+        let all: Vec<&ServiceState> = states.values().collect();
+        loader::sync(&all, &mut backends, self.store.as_ref(), &self.staged).await?;
+        let snapshot = Snapshot::assemble(states.values(), &backends, &self.recorder)?;
+        catalog.states = states;
+        catalog.backends = backends;
+        self.gateway.swap(snapshot);
+        Ok(adopted)
+    }
+
     /// Checks and stores an uploaded model for a service: size, then a real load with the
     /// service's input width. Returns the version source that references it.
     pub(crate) async fn store_model(
@@ -355,6 +392,22 @@ impl ControlPlane {
     pub(crate) fn max_model_bytes(&self) -> usize {
         self.max_model_bytes
     }
+}
+
+/// Seeds one configured service, reading the store afresh: when replicas start together, the
+/// one that loses the race to seed finds the service stored by another and reconciles with it.
+async fn seed_one(spec: ServiceSpec, store: &dyn Store) -> Result<(), BootError> {
+    const ATTEMPTS: usize = 3;
+    for attempt in 1..=ATTEMPTS {
+        let stored = load_states(store).await?;
+        match seed::reconcile(spec.clone(), stored.get(&spec.name), store).await {
+            Err(SeedError::Store(StoreError::Conflict { .. })) if attempt < ATTEMPTS => {
+                tracing::info!(service = %spec.name, "another replica seeded it first; reconciling again");
+            }
+            other => return Ok(other?),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 async fn load_states(store: &dyn Store) -> Result<BTreeMap<String, ServiceState>, BootError> {

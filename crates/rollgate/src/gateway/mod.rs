@@ -46,6 +46,9 @@ pub(crate) struct Gateway {
     max_body: usize,
     mirror_slots: Arc<Semaphore>,
     ledger: Arc<Ledger>,
+    /// Set on SIGTERM: readiness fails from then on while requests are still served, so load
+    /// balancers stop sending before the ports close.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -64,7 +67,18 @@ impl Gateway {
             max_body,
             mirror_slots: Arc::new(Semaphore::new(MIRROR_SLOTS)),
             ledger,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Reports not-ready from now on (the replica is going away); serving goes on.
+    pub(crate) fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The current snapshot.
@@ -324,7 +338,9 @@ async fn model_ready_version(
 
 async fn server_ready(State(gw): State<Arc<Gateway>>) -> StatusCode {
     let snap = gw.snapshot();
-    ready_status(!snap.services.is_empty() && snap.services.values().all(|s| s.ready()))
+    ready_status(
+        !gw.is_draining() && !snap.services.is_empty() && snap.services.values().all(|s| s.ready()),
+    )
 }
 
 fn ready_status(ready: bool) -> StatusCode {

@@ -4,10 +4,17 @@
 //!
 //! Every change is one transaction: the service document (checked against the revision the
 //! caller read, so concurrent changes conflict instead of overwriting each other) and the event
-//! that records it commit together or not at all. The embedded default is SQLite ([`sqlite`]);
-//! the schema is plain SQL with no SQLite-only feature, so a PostgreSQL store for several
-//! replicas can implement the same trait with the same tables.
+//! that records it commit together or not at all. The embedded default is SQLite ([`sqlite`]),
+//! for one machine; several replicas share PostgreSQL ([`postgres`]), with the same tables and
+//! the same semantics. Each engine's schema is versioned ([`schema`]).
 
+#[cfg(test)]
+mod contract;
+mod location;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+mod schema;
+pub(crate) use location::{Location, Opened};
 pub(crate) mod sqlite;
 
 use async_trait::async_trait;
@@ -34,6 +41,10 @@ pub(crate) enum StoreError {
     /// The database failed.
     #[error("store: {0}")]
     Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date (e.g. a database written by a newer
+    /// Rollgate, or a changed migration).
+    #[error("store schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// A document could not be encoded for storing.
     #[error("document not encodable: {0}")]
     Encode(#[from] serde_json::Error),
@@ -124,6 +135,14 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError>;
     /// A page of the event log, newest first.
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError>;
+}
+
+/// Wakes a replica when the shared store may hold changes it has not adopted yet. It says
+/// nothing of what changed: the replica catches up by reading the store.
+#[async_trait]
+pub(crate) trait ChangeFeed: Send {
+    /// Returns when a change was announced, or when announcements may have been missed.
+    async fn changed(&mut self);
 }
 
 /// The hex sha256 of some bytes: the address of a model blob.

@@ -9,34 +9,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS services (
-        name TEXT PRIMARY KEY,
-        doc TEXT NOT NULL,
-        previous TEXT,
-        revision BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS blobs (
-        sha256 TEXT PRIMARY KEY,
-        bytes BLOB NOT NULL,
-        size BIGINT NOT NULL,
-        created_at BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at BIGINT NOT NULL,
-        actor TEXT NOT NULL,
-        service TEXT,
-        kind TEXT NOT NULL,
-        before_doc TEXT,
-        after_doc TEXT,
-        detail TEXT)",
-    "CREATE INDEX IF NOT EXISTS events_by_service ON events (service, id)",
-    "CREATE TABLE IF NOT EXISTS rollouts (
-        service TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        updated_at BIGINT NOT NULL)",
-];
-
 /// SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
@@ -57,9 +29,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
-        }
+        super::schema::sqlite().run(&pool).await?;
         Ok(Self { pool })
     }
 

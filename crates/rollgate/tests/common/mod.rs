@@ -11,6 +11,7 @@ pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod metrics;
 pub(crate) mod node;
+pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod upstream;
 
@@ -78,6 +79,10 @@ pub(crate) fn command() -> Command {
         .env_remove("ROLLGATE_ADMIN_LISTEN")
         .env_remove("ROLLGATE_ADMIN_TOKEN")
         .env_remove("ROLLGATE_DATA_DIR")
+        .env_remove("ROLLGATE_STORE")
+        .env_remove("ROLLGATE_REPLICA_ID")
+        .env_remove("ROLLGATE_LEASE")
+        .env_remove("ROLLGATE_DRAIN")
         .env_remove("ROLLGATE_LOG_FORMAT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

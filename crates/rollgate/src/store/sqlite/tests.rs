@@ -1,226 +1,71 @@
 use super::*;
-use rollgate_core::config::{file::ServiceFile, parse, service_file};
+use crate::store::contract::{contract_tests, Fixture};
 
-fn doc() -> ServiceFile {
-    let text = "services:\n  iris:\n    input_width: 4\n    versions:\n      v1: { onnx: \"sha256:1\" }\n    route:\n      weights: { v1: 100 }\n";
-    service_file(&parse(text).expect("valid").services[0])
-}
+/// A store in a temporary directory; opening it again reopens the same file.
+struct TempStore(tempfile::TempDir);
 
-fn service(revision: u64) -> StoredService {
-    StoredService {
-        name: "iris".into(),
-        doc: doc(),
-        previous: None,
-        revision,
+#[async_trait]
+impl Fixture for TempStore {
+    type Store = SqliteStore;
+    async fn open(&self) -> SqliteStore {
+        SqliteStore::open(self.0.path()).await.expect("open")
     }
 }
 
-fn event(kind: &str) -> NewEvent {
-    NewEvent {
-        actor: "test".into(),
-        service: Some("iris".into()),
-        kind: kind.into(),
-        before: None,
-        after: Some(serde_json::json!({"k": kind})),
-        detail: None,
+contract_tests!(TempStore(tempfile::tempdir().expect("tempdir")));
+
+/// The tables of the first release, made by that release itself (no migration record).
+const FIRST_RELEASE: &[&str] = &[
+    "CREATE TABLE services (name TEXT PRIMARY KEY, doc TEXT NOT NULL, previous TEXT,
+        revision BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL, size BIGINT NOT NULL,
+        created_at BIGINT NOT NULL)",
+    "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, at BIGINT NOT NULL,
+        actor TEXT NOT NULL, service TEXT, kind TEXT NOT NULL, before_doc TEXT,
+        after_doc TEXT, detail TEXT)",
+    "CREATE INDEX events_by_service ON events (service, id)",
+    "CREATE TABLE rollouts (service TEXT PRIMARY KEY, state TEXT NOT NULL,
+        updated_at BIGINT NOT NULL)",
+    r#"INSERT INTO services VALUES ('iris', '{"input_width":4,"versions":{"v1":{"onnx":"sha256:1"}},"route":{"weights":{"v1":100}}}', NULL, 7, 0)"#,
+    "INSERT INTO events (at, actor, service, kind) VALUES (0, 'config', 'iris', 'seeded')",
+    r#"INSERT INTO rollouts VALUES ('iris', '{"index":2}', 0)"#,
+];
+
+/// A data dir written by the first release opens: its rows are read as they were, the schema
+/// is brought under versioned migrations, and a later open finds nothing left to do.
+#[tokio::test]
+async fn a_first_release_data_dir_opens_and_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join("rollgate.db"))
+        .create_if_missing(true);
+    let old = SqlitePool::connect_with(options).await.expect("old db");
+    for statement in FIRST_RELEASE {
+        sqlx::query(statement).execute(&old).await.expect(statement);
     }
-}
+    old.close().await;
 
-#[tokio::test]
-async fn commits_are_checked_against_the_revision() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).await.expect("open");
-    store
-        .commit(None, &service(1), &event("seeded"))
-        .await
-        .expect("create");
-    let err = store
-        .commit(None, &service(1), &event("again"))
-        .await
-        .expect_err("exists");
-    assert!(
-        matches!(err, StoreError::Conflict { current: 1, .. }),
-        "{err}"
-    );
-    store
-        .commit(Some(1), &service(2), &event("changed"))
-        .await
-        .expect("update");
-    let err = store
-        .commit(Some(1), &service(2), &event("stale"))
-        .await
-        .expect_err("stale");
-    assert!(
-        matches!(
-            err,
-            StoreError::Conflict {
-                expected: 1,
-                current: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let all = store.services().await.expect("list");
-    assert_eq!(all, vec![service(2)]);
-    let events = store
-        .events(&EventQuery {
-            limit: 10,
-            ..EventQuery::default()
-        })
-        .await
-        .expect("events");
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let store = SqliteStore::open(dir.path()).await.expect("upgraded");
+    let services = store.services().await.expect("services");
+    assert_eq!(services.len(), 1);
     assert_eq!(
-        kinds,
-        vec!["changed", "seeded"],
-        "refused changes leave no event"
+        (services[0].name.as_str(), services[0].revision),
+        ("iris", 7)
     );
-}
-
-#[tokio::test]
-async fn state_survives_reopening() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let store = SqliteStore::open(dir.path()).await.expect("open");
-        store
-            .commit(None, &service(1), &event("seeded"))
-            .await
-            .expect("create");
-        let info = store.put_blob(b"model bytes").await.expect("blob");
-        assert_eq!(info.size, 11);
-    }
-    let store = SqliteStore::open(dir.path()).await.expect("reopen");
-    assert_eq!(store.services().await.expect("list").len(), 1);
     assert_eq!(
-        store.blob(&digest(b"model bytes")).await.expect("blob"),
-        b"model bytes"
+        store.rollouts().await.expect("rollouts"),
+        vec![("iris".to_owned(), serde_json::json!({"index": 2}))]
     );
-    assert!(matches!(
-        store.blob("nope").await,
-        Err(StoreError::MissingBlob(_))
-    ));
-}
-
-#[tokio::test]
-async fn events_page_newest_first_and_filter_by_service() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).await.expect("open");
-    for i in 0..5 {
-        store
-            .record(&event(&format!("e{i}")))
-            .await
-            .expect("record");
-    }
-    let mut other = event("elsewhere");
-    other.service = Some("churn".into());
-    store.record(&other).await.expect("record");
-    let q = EventQuery {
-        service: Some("iris".into()),
-        before_id: None,
-        limit: 2,
-    };
-    let page = store.events(&q).await.expect("page");
-    assert_eq!(
-        page.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
-        vec!["e4", "e3"]
-    );
-    let q = EventQuery {
-        before_id: Some(page[1].id),
-        ..q
-    };
-    let next = store.events(&q).await.expect("next");
-    assert_eq!(
-        next.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
-        vec!["e2", "e1"]
-    );
-}
-
-#[tokio::test]
-async fn blobs_are_content_addressed_and_idempotent() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).await.expect("open");
-    let a = store.put_blob(b"x").await.expect("put");
-    let b = store.put_blob(b"x").await.expect("put again");
-    assert_eq!(a, b);
-    assert_eq!(
-        a.sha256,
-        "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
-    );
-}
-
-#[tokio::test]
-async fn a_rollout_state_is_replaced_whole_with_its_event() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).await.expect("open");
-    let first = serde_json::json!({"index": 0});
-    store
-        .save_rollout("iris", &first, Some(&event("rollout_started")))
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY 1")
+        .fetch_all(&store.pool)
         .await
-        .expect("save");
-    let second = serde_json::json!({"index": 1});
-    store
-        .save_rollout("iris", &second, None)
-        .await
-        .expect("save");
-    drop(store);
-    let store = SqliteStore::open(dir.path()).await.expect("reopen");
-    assert_eq!(
-        store.rollouts().await.expect("read"),
-        vec![("iris".to_owned(), second)]
-    );
-    let events = store
-        .events(&EventQuery {
-            limit: 10,
-            ..EventQuery::default()
-        })
-        .await
-        .expect("events");
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].kind, "rollout_started");
-}
-
-/// Commits (read the revision, then write) racing with rollout saves and events on other
-/// connections of the pool: none fails with `database is locked`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_wait_for_each_other_instead_of_failing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).await.expect("open");
-    store
-        .commit(None, &service(1), &event("seeded"))
-        .await
-        .expect("create");
-    let saver = store.clone();
-    let saves = tokio::spawn(async move {
-        for i in 0..200 {
-            let state = serde_json::json!({ "i": i });
-            saver
-                .save_rollout("iris", &state, Some(&event("tick")))
-                .await
-                .expect("rollout saved");
-        }
-    });
-    let recorder = store.clone();
-    let records = tokio::spawn(async move {
-        for _ in 0..200 {
-            recorder.record(&event("noted")).await.expect("recorded");
-        }
-    });
-    for revision in 1..=200 {
-        store
-            .commit(Some(revision), &service(revision + 1), &event("changed"))
-            .await
-            .expect("a commit racing other writers succeeds");
-    }
-    saves.await.expect("saves");
-    records.await.expect("records");
-    let all = store
-        .events(&EventQuery {
-            service: None,
-            before_id: None,
-            limit: 1000,
-        })
-        .await
-        .expect("events");
-    assert_eq!(all.len(), 601);
+        .expect("migration record");
+    let known: Vec<i64> = super::super::schema::sqlite()
+        .iter()
+        .map(|m| m.version)
+        .collect();
+    assert_eq!(applied, known, "every migration is recorded as applied");
+    store.pool.close().await;
+    let again = SqliteStore::open(dir.path()).await.expect("reopened");
+    assert_eq!(again.services().await.expect("services").len(), 1);
 }

@@ -1,0 +1,190 @@
+use super::*;
+use crate::control::plane::{Boot, Booted};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{BlobInfo, Event, EventQuery, NewEvent, Store, StoreError, StoredService};
+use async_trait::async_trait;
+use rollgate_core::catalog::Change;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::mpsc;
+
+const CONFIG: &str = r#"
+services:
+  iris:
+    input_width: 4
+    versions: { v1: { onnx: "builtin:iris-v1" }, v2: { onnx: "builtin:iris-v2" } }
+    route: { stable: v1, candidate: v2, weights: { v1: 100 } }
+"#;
+
+/// A store whose blobs can be made unreadable: a replica that cannot load a new version yet.
+#[derive(Debug)]
+struct Flaky {
+    inner: SqliteStore,
+    blobs_fail: AtomicBool,
+}
+
+#[async_trait]
+impl Store for Flaky {
+    async fn services(&self) -> Result<Vec<StoredService>, StoreError> {
+        self.inner.services().await
+    }
+    async fn commit(
+        &self,
+        expected: Option<u64>,
+        service: &StoredService,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        self.inner.commit(expected, service, event).await
+    }
+    async fn save_rollout(
+        &self,
+        service: &str,
+        state: &serde_json::Value,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
+        self.inner.save_rollout(service, state, event).await
+    }
+    async fn rollouts(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.inner.rollouts().await
+    }
+    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
+        self.inner.record(event).await
+    }
+    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
+        self.inner.put_blob(bytes).await
+    }
+    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        if self.blobs_fail.load(Ordering::SeqCst) {
+            return Err(StoreError::MissingBlob(sha256.to_owned()));
+        }
+        self.inner.blob(sha256).await
+    }
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.inner.events(query).await
+    }
+}
+
+async fn replica(store: Arc<dyn Store>) -> Booted {
+    let config = rollgate_core::config::parse(CONFIG).expect("config");
+    ControlPlane::boot(Boot {
+        store,
+        config: config.services,
+        base: std::path::Path::new("."),
+        max_body: 1 << 20,
+        max_model_bytes: 1 << 20,
+        ledger: Arc::new(crate::feedback::Ledger::new(100, Duration::from_secs(60))),
+    })
+    .await
+    .expect("replica boots")
+}
+
+/// A feed woken by hand.
+struct Manual(mpsc::UnboundedReceiver<()>);
+
+#[async_trait]
+impl ChangeFeed for Manual {
+    async fn changed(&mut self) {
+        if self.0.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn served_route(booted: &Booted) -> String {
+    booted.gateway.snapshot().services["iris"].route.to_string()
+}
+
+/// Waits (bounded) until the replica serves `route`.
+async fn until_served(booted: &Booted, route: &str) {
+    for _ in 0..200 {
+        if served_route(booted) == route {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never served {route}; serves {}", served_route(booted));
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_is_served_by_another_when_the_feed_wakes_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+    let a = replica(Arc::clone(&store)).await;
+    let b = replica(Arc::clone(&store)).await;
+    let before = served_route(&b);
+    let (wake, rx) = mpsc::unbounded_channel();
+    let follower = tokio::spawn(follow(
+        Arc::clone(&b.plane),
+        Manual(rx),
+        Duration::from_secs(3600),
+    ));
+
+    a.plane
+        .change("iris", None, Change::SetCanaryRatio(2500), "test")
+        .await
+        .expect("change on a");
+    let after = served_route(&a);
+    assert_ne!(after, before);
+    assert_eq!(served_route(&b), before, "b has not been told yet");
+    wake.send(()).expect("wake");
+    until_served(&b, &after).await;
+    assert_eq!(b.plane.service("iris").await.expect("iris").revision, 2);
+    follower.abort();
+}
+
+#[tokio::test]
+async fn the_poll_catches_up_without_any_notification() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+    let a = replica(Arc::clone(&store)).await;
+    let b = replica(Arc::clone(&store)).await;
+    let (_quiet, rx) = mpsc::unbounded_channel();
+    let follower = tokio::spawn(follow(
+        Arc::clone(&b.plane),
+        Manual(rx),
+        Duration::from_millis(20),
+    ));
+    a.plane
+        .change("iris", None, Change::SetCanaryRatio(5000), "test")
+        .await
+        .expect("change on a");
+    until_served(&b, &served_route(&a)).await;
+    follower.abort();
+}
+
+/// A new version b cannot load yet (its blob unreadable there) is not applied on b: b keeps
+/// serving its last route, and adopts the change once the version loads.
+#[tokio::test]
+async fn a_version_a_replica_cannot_load_yet_is_not_applied_there() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shared = SqliteStore::open(dir.path()).await.expect("store");
+    let a = replica(Arc::new(shared.clone())).await;
+    let flaky = Arc::new(Flaky {
+        inner: shared,
+        blobs_fail: AtomicBool::new(false),
+    });
+    let b = replica(Arc::clone(&flaky) as Arc<dyn Store>).await;
+    let before = served_route(&b);
+    flaky.blobs_fail.store(true, Ordering::SeqCst);
+
+    let model = crate::backend::builtin::get("iris-bad")
+        .expect("bundled")
+        .to_vec();
+    let (source, _) = a.plane.store_model("iris", model).await.expect("stored");
+    let v3 = rollgate_core::config::VersionSpec {
+        name: "v3".into(),
+        source,
+    };
+    a.plane
+        .change("iris", None, Change::UpdateModel(v3), "test")
+        .await
+        .expect("v3 on a");
+    let err = b.plane.catch_up().await.expect_err("b cannot load v3 yet");
+    assert!(err.to_string().contains("v3"), "{err}");
+    assert_eq!(served_route(&b), before, "b still serves its last route");
+    assert_eq!(b.plane.service("iris").await.expect("iris").revision, 1);
+
+    flaky.blobs_fail.store(false, Ordering::SeqCst);
+    let adopted = b.plane.catch_up().await.expect("b loads v3");
+    assert_eq!(adopted, vec![("iris".to_owned(), 2)]);
+    assert_eq!(served_route(&b), served_route(&a));
+}

@@ -1,0 +1,279 @@
+//! The shared store: PostgreSQL, for several replicas. Same tables and semantics as the
+//! embedded store; what differs is how concurrent writers are kept apart. SQLite serialises
+//! whole write transactions; here a revision check is part of the write itself (`UPDATE ...
+//! WHERE revision = $expected`, or an `INSERT` that does nothing when the name exists), so two
+//! replicas committing from the same revision cannot both succeed.
+
+use super::{
+    digest, now_ms, BlobInfo, Event, EventQuery, NewEvent, Store, StoreError, StoredService,
+};
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+use std::time::Duration;
+
+pub(crate) mod feed;
+
+/// How long a caller waits for a pooled connection before the store reports itself
+/// unavailable: a control write during an outage answers 503 quickly instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// PostgreSQL-backed [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        super::schema::postgres().run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for the parts of the shared store beyond the [`Store`] trait
+    /// (the change feed, the leader lease).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+async fn current_revision(tx: &mut Tx, name: &str) -> Result<Option<u64>, StoreError> {
+    let current: Option<i64> = sqlx::query_scalar("SELECT revision FROM services WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(current.map(|r| r as u64))
+}
+
+fn conflict(name: &str, expected: Option<u64>, current: Option<u64>) -> StoreError {
+    StoreError::Conflict {
+        service: name.to_owned(),
+        expected: expected.unwrap_or(0),
+        current: current.unwrap_or(0),
+    }
+}
+
+/// Writes the document if the stored revision is still `expected`; `false` if it is not.
+async fn write_service(
+    tx: &mut Tx,
+    expected: Option<u64>,
+    service: &StoredService,
+    doc: &str,
+) -> Result<bool, StoreError> {
+    let Some(expected) = expected else {
+        // DO NOTHING rather than letting the key refuse it: a refused insert would abort the
+        // transaction, and the conflict's current revision is read in it next.
+        let inserted = sqlx::query(
+            "INSERT INTO services (name, doc, previous, revision, updated_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&service.name)
+        .bind(doc)
+        .bind(&service.previous)
+        .bind(service.revision as i64)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        return Ok(inserted.rows_affected() == 1);
+    };
+    let updated = sqlx::query(
+        "UPDATE services SET doc = $2, previous = $3, revision = $4, updated_at = $5
+         WHERE name = $1 AND revision = $6",
+    )
+    .bind(&service.name)
+    .bind(doc)
+    .bind(&service.previous)
+    .bind(service.revision as i64)
+    .bind(now_ms())
+    .bind(expected as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn services(&self) -> Result<Vec<StoredService>, StoreError> {
+        let rows = sqlx::query("SELECT name, doc, previous, revision FROM services ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let name: String = row.get("name");
+                let doc: String = row.get("doc");
+                let doc = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt(name.clone(), e.to_string()))?;
+                Ok(StoredService {
+                    name,
+                    doc,
+                    previous: row.get("previous"),
+                    revision: row.get::<i64, _>("revision") as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit(
+        &self,
+        expected: Option<u64>,
+        service: &StoredService,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(&service.doc)
+            .map_err(|e| StoreError::Corrupt(service.name.clone(), e.to_string()))?;
+        let mut tx = self.pool.begin().await?;
+        if !write_service(&mut tx, expected, service, &doc).await? {
+            let current = current_revision(&mut tx, &service.name).await?;
+            return Err(conflict(&service.name, expected, current));
+        }
+        insert_event(&mut tx, event).await?;
+        announce(&mut tx, &service.name, service.revision).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn save_rollout(
+        &self,
+        service: &str,
+        state: &serde_json::Value,
+        event: Option<&NewEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO rollouts (service, state, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (service) DO UPDATE SET state = excluded.state,
+             updated_at = excluded.updated_at",
+        )
+        .bind(service)
+        .bind(state.to_string())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        if let Some(event) = event {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rollouts(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query("SELECT service, state FROM rollouts ORDER BY service")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let service: String = row.get("service");
+                let text: String = row.get("state");
+                let state = serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(service.clone(), e.to_string()))?;
+                Ok((service, state))
+            })
+            .collect()
+    }
+
+    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id = insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
+        let sha256 = digest(bytes);
+        sqlx::query(
+            "INSERT INTO blobs (sha256, bytes, size, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&sha256)
+        .bind(bytes)
+        .bind(bytes.len() as i64)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(BlobInfo {
+            sha256,
+            size: bytes.len() as u64,
+        })
+    }
+
+    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        sqlx::query_scalar("SELECT bytes FROM blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::MissingBlob(sha256.to_owned()))
+    }
+
+    async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, service, kind, before_doc, after_doc, detail FROM events
+             WHERE ($1::TEXT IS NULL OR service = $1) AND ($2::BIGINT IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(&q.service)
+        .bind(q.before_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(event_from_row).collect())
+    }
+}
+
+/// Tells every listening replica that a service changed. Sent inside the committing
+/// transaction, so PostgreSQL delivers it only if the change commits, and after it does.
+async fn announce(tx: &mut Tx, service: &str, revision: u64) -> Result<(), StoreError> {
+    let payload = serde_json::json!({ "service": service, "revision": revision }).to_string();
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(feed::CHANNEL)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_event(tx: &mut Tx, e: &NewEvent) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO events (at, actor, service, kind, before_doc, after_doc, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(now_ms())
+    .bind(&e.actor)
+    .bind(&e.service)
+    .bind(&e.kind)
+    .bind(e.before.as_ref().map(serde_json::Value::to_string))
+    .bind(e.after.as_ref().map(serde_json::Value::to_string))
+    .bind(e.detail.as_ref().map(serde_json::Value::to_string))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+fn event_from_row(row: PgRow) -> Event {
+    let json = |column: &str| {
+        row.get::<Option<String>, _>(column)
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    Event {
+        id: row.get("id"),
+        at_ms: row.get("at"),
+        actor: row.get("actor"),
+        service: row.get("service"),
+        kind: row.get("kind"),
+        before: json("before_doc"),
+        after: json("after_doc"),
+        detail: json("detail"),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
