@@ -7,6 +7,7 @@ use crate::control::api::{self, Admin};
 use crate::control::auth::{self, Token};
 use crate::control::follow;
 use crate::control::plane::{Boot, Booted, ControlPlane};
+use crate::controller::lease::{self, Slot};
 use crate::controller::webhook::WebhookConfig;
 use crate::controller::{Controller, Settings};
 use crate::gateway;
@@ -132,14 +133,42 @@ pub(crate) struct Running {
     /// How long to keep serving, not ready, before the ports close.
     drain: Duration,
     gateway: Arc<gateway::Gateway>,
+    /// On a shared store, the election this replica takes part in.
+    leader: Option<Election>,
     /// Keeps following the shared store while serving.
     _follower: Option<AbortOnDrop>,
+}
+
+/// This replica's part in the controller election.
+struct Election {
+    task: AbortOnDrop,
+    plane: Arc<ControlPlane>,
+    replica: String,
+    controller: Slot,
+}
+
+impl Election {
+    /// Leaves the election: stops the controller if it runs here and gives the lease up, so
+    /// another replica resumes the rollouts at once rather than after the lease runs out.
+    async fn leave(self) {
+        drop(self.task);
+        if let Some(controller) = self.controller.swap(None) {
+            controller.stop();
+            match self.plane.release_lease(&self.replica).await {
+                Ok(()) => tracing::info!("controller lease released"),
+                Err(e) => tracing::warn!(error = %e, "controller lease not released: it runs out"),
+            }
+        }
+    }
 }
 
 impl Running {
     /// Stops accepting and lets in-flight requests finish within the grace period.
     pub(crate) async fn shutdown(self) -> anyhow::Result<()> {
         self.gateway.start_draining();
+        if let Some(election) = self.leader {
+            election.leave().await;
+        }
         if !self.drain.is_zero() {
             tracing::info!(drain = %humane(self.drain), "draining: not ready, still serving");
             tokio::time::sleep(self.drain).await;
@@ -184,7 +213,15 @@ pub(crate) async fn start(
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
     let follower = follow_shared_store(&opened, &plane);
-    let controller = start_controller(&plane, &recorder, &config).await?;
+    let controller: Slot = Arc::new(arc_swap::ArcSwapOption::empty());
+    let leader = if matches!(opened, Opened::Embedded(_)) {
+        // One process on its own store: it is the controller, with nothing to elect.
+        let started = start_controller(&plane, &recorder, &config).await?;
+        controller.store(Some(started));
+        None
+    } else {
+        Some(elect(&plane, &recorder, &config, replica, &controller))
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
     tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
@@ -210,8 +247,38 @@ pub(crate) async fn start(
         grace: config.shutdown_grace,
         drain: replica.drain,
         gateway,
+        leader,
         _follower: follower,
     })
+}
+
+/// Takes part in the controller election of a shared store: the controller runs here only
+/// while this replica holds the lease.
+fn elect(
+    plane: &Arc<ControlPlane>,
+    recorder: &Arc<crate::telemetry::Recorder>,
+    config: &Config,
+    replica: &Replica,
+    controller: &Slot,
+) -> Election {
+    let (p, r, c) = (Arc::clone(plane), Arc::clone(recorder), config.clone());
+    let start = move || {
+        let (p, r, c) = (Arc::clone(&p), Arc::clone(&r), c.clone());
+        async move { start_controller(&p, &r, &c).await }
+    };
+    let task = lease::lead(
+        Arc::clone(plane),
+        replica.id.clone(),
+        replica.lease,
+        Arc::clone(controller),
+        start,
+    );
+    Election {
+        task: AbortOnDrop(tokio::spawn(task)),
+        plane: Arc::clone(plane),
+        replica: replica.id.clone(),
+        controller: Arc::clone(controller),
+    }
 }
 
 /// On a shared store, follows what the other replicas change (see `control::follow`); the

@@ -21,16 +21,47 @@ services:
 
 /// `n` replicas of the real binary on the cluster's database, started together.
 fn replicas(pg: &Postgres, n: usize) -> Vec<Rollgate> {
+    replicas_with(pg, n, &[])
+}
+
+fn replicas_with(pg: &Postgres, n: usize, args: &[&str]) -> Vec<Rollgate> {
     let starts: Vec<_> = (0..n)
         .map(|i| {
             let url = pg.url().to_owned();
+            let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
             std::thread::spawn(move || {
                 let id = format!("replica-{i}");
-                Rollgate::start_with_args(CONFIG, &["--store", &url, "--replica-id", &id])
+                let mut all = vec!["--store", &url, "--replica-id", &id];
+                all.extend(args.iter().map(String::as_str));
+                Rollgate::start_with_args(CONFIG, &all)
             })
         })
         .collect();
     starts.into_iter().map(|s| s.join().unwrap()).collect()
+}
+
+/// The replica running the rollout controller: the only one whose rollout API answers.
+fn leader(nodes: &[Rollgate]) -> Option<usize> {
+    let path = "/api/v1/services/iris/rollout";
+    let leading: Vec<usize> = (0..nodes.len())
+        .filter(|&i| {
+            Request::get(path)
+                .try_send(nodes[i].admin)
+                .is_ok_and(|r| r.status == 200)
+        })
+        .collect();
+    assert!(leading.len() <= 1, "two controllers at once: {leading:?}");
+    leading.first().copied()
+}
+
+fn weight(node: &Rollgate, version: &str) -> u64 {
+    node.service()["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == version)
+        .map(|v| v["weight_percent"].as_str().unwrap().parse().unwrap())
+        .unwrap()
 }
 
 fn revision(node: &Rollgate) -> u64 {
@@ -137,4 +168,83 @@ fn a_replica_whose_listener_is_killed_catches_up() {
         eventually(Duration::from_secs(10), || revision(&nodes[1]) == later),
         "the replica stopped following"
     );
+}
+
+/// kill -9 of the leader in the middle of a canary: another replica takes the lease within
+/// the lease time, resumes the rollout at the step it was at, and finishes it; each
+/// transition is recorded once and the event ids have no gaps.
+#[test]
+fn the_leader_killed_mid_rollout_is_replaced_and_the_rollout_finishes() {
+    let pg = Postgres::start();
+    let nodes = replicas_with(&pg, 3, &["--lease", "3s"]);
+    let mut first = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            first = leader(&nodes);
+            first.is_some()
+        }),
+        "no replica took the controller lease"
+    );
+    let first = first.unwrap();
+    let others: Vec<usize> = (0..3).filter(|&i| i != first).collect();
+    let r = nodes[others[0]].admin(Request::get("/api/v1/services/iris/rollout"));
+    assert_eq!((r.status, r.error_code()), (503, "not_leader".to_owned()));
+
+    let plan = "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n";
+    let r = nodes[first].admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let before = nodes[first].wait_phase("iris", &["paused"], 10);
+    for &i in &others {
+        assert!(
+            eventually(Duration::from_secs(10), || weight(&nodes[i], "v2") == 25),
+            "replica {i} never served the 25% step"
+        );
+    }
+
+    nodes[first].signal("KILL");
+    let killed = Instant::now();
+    let mut next = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            next = leader(&nodes);
+            next.is_some_and(|n| n != first)
+        }),
+        "no replica took over"
+    );
+    let next = next.unwrap();
+    let took = killed.elapsed();
+    println!(
+        "a new leader answered {:.1} s after kill -9 (lease 3 s)",
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_secs(6),
+        "took over after {took:?} with a 3 s lease"
+    );
+    let resumed = nodes[next].rollout();
+    assert_eq!(resumed["phase"], "paused", "{resumed:#}");
+    assert_eq!(resumed["step"], before["step"]);
+
+    let r = nodes[next].admin(Request::post("/api/v1/services/iris/rollout/approve", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    nodes[next].wait_phase("iris", &["promoted"], 20);
+    for &i in &others {
+        assert!(
+            eventually(Duration::from_secs(10), || weight(&nodes[i], "v2") == 100),
+            "replica {i} never served the promotion"
+        );
+    }
+    let kinds =
+        pg.sql("SELECT string_agg(kind, ',' ORDER BY id) FROM events WHERE actor = 'rollout'");
+    let started = kinds.split(',').filter(|k| *k == "rollout_started").count();
+    assert_eq!(started, 1, "one start: {kinds}");
+    let (count, low, high) = {
+        let row = pg.sql("SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM events");
+        let n: Vec<i64> = row.split(' ').map(|x| x.parse().unwrap()).collect();
+        (n[0], n[1], n[2])
+    };
+    assert_eq!(high - low + 1, count, "event ids are contiguous");
 }

@@ -17,10 +17,34 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct Admin {
     pub(crate) plane: Arc<ControlPlane>,
-    pub(crate) controller: Arc<crate::controller::Controller>,
+    /// The rollout controller when this replica runs it (always on the embedded store; on a
+    /// shared store, while it holds the controller lease).
+    pub(crate) controller: crate::controller::lease::Slot,
     /// The per-version statistics the service views show (read-only).
     pub(crate) recorder: Arc<crate::telemetry::Recorder>,
     pub(crate) default_service: Arc<str>,
+}
+
+impl Admin {
+    /// The rollout controller, or 503 on a replica that does not hold the lease.
+    pub(crate) fn controller(&self) -> Result<Arc<crate::controller::Controller>, ApiError> {
+        self.controller.load_full().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "not_leader",
+                "this replica does not run the rollout controller: send rollout requests to the \
+                 replica holding the controller lease (see `leases` in the store), or retry in \
+                 a few seconds if it is changing hands",
+            )
+        })
+    }
+
+    /// Tells the controller, if it runs here, that an operator changed a route by hand.
+    pub(crate) async fn intervened(&self, service: &str, verb: &str) {
+        if let Some(controller) = self.controller.load_full() {
+            controller.intervened(service, verb).await;
+        }
+    }
 }
 
 impl From<ControlError> for ApiError {

@@ -211,10 +211,7 @@ async fn set_canary_ratio(
     let bps = ratio_to_bps(r.ratio).map_err(ControlError::from)?;
     let expected = expected_revision(r.revision, &headers)?;
     let resp = changed(&admin, &service, expected, Change::SetCanaryRatio(bps)).await?;
-    admin
-        .controller
-        .intervened(&service, "set-canary-ratio")
-        .await;
+    admin.intervened(&service, "set-canary-ratio").await;
     Ok(resp)
 }
 
@@ -224,10 +221,7 @@ async fn accept_next_model(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let resp = changed(&admin, &service, if_match(&headers)?, Change::AcceptNext).await?;
-    admin
-        .controller
-        .intervened(&service, "accept-next-model")
-        .await;
+    admin.intervened(&service, "accept-next-model").await;
     Ok(resp)
 }
 
@@ -237,6 +231,6 @@ async fn rollback(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let resp = changed(&admin, &service, if_match(&headers)?, Change::Rollback).await?;
-    admin.controller.intervened(&service, "rollback").await;
+    admin.intervened(&service, "rollback").await;
     Ok(resp)
 }

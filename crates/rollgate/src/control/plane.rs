@@ -16,7 +16,7 @@ use super::seed::{self, to_stored, SeedError};
 use crate::backend::Backend;
 use crate::gateway::snapshot::{Backends, Snapshot};
 use crate::gateway::Gateway;
-use crate::store::{BlobInfo, Event, EventQuery, NewEvent, Store, StoreError};
+use crate::store::{BlobInfo, Event, EventQuery, Fence, NewEvent, Store, StoreError};
 use crate::telemetry::{Recorder, VersionKey, VersionStats};
 use rollgate_core::catalog::{apply, Change, ChangeError, ServiceState};
 use rollgate_core::config::{
@@ -101,6 +101,10 @@ pub(crate) struct ControlPlane {
     catalog: Mutex<Catalog>,
     staged: loader::Staged,
     max_model_bytes: usize,
+    /// The controller lease this replica holds or last held: the rollout controller's writes
+    /// carry it, so they are refused once another replica has taken over. `None` on the
+    /// embedded store, whose one process is always the controller.
+    fence: arc_swap::ArcSwapOption<Fence>,
 }
 
 /// A booted plane with the data plane it drives and the statistics it records into: the
@@ -163,6 +167,7 @@ impl ControlPlane {
             catalog: Mutex::new(Catalog { states, backends }),
             staged: loader::Staged::default(),
             max_model_bytes: boot.max_model_bytes,
+            fence: arc_swap::ArcSwapOption::empty(),
         });
         Ok(Booted {
             plane,
@@ -196,14 +201,37 @@ impl ControlPlane {
         self.store.rollouts().await
     }
 
-    /// Stores a service's rollout document, with its event when something happened.
+    /// Takes or renews the controller lease for `replica`; when it is held, the controller's
+    /// writes from now on carry it.
+    pub(crate) async fn take_lease(
+        &self,
+        replica: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Fence>, StoreError> {
+        let fence = self.store.acquire_lease(replica, ttl).await?;
+        if let Some(f) = &fence {
+            self.fence.store(Some(Arc::new(f.clone())));
+        }
+        Ok(fence)
+    }
+
+    /// Gives the controller lease up (shutting down), so another replica takes over at once.
+    pub(crate) async fn release_lease(&self, replica: &str) -> Result<(), StoreError> {
+        self.store.release_lease(replica).await
+    }
+
+    /// Stores a service's rollout document, with its event when something happened (a
+    /// controller write: fenced).
     pub(crate) async fn save_rollout(
         &self,
         service: &str,
         doc: &serde_json::Value,
         event: Option<&NewEvent>,
     ) -> Result<(), StoreError> {
-        self.store.save_rollout(service, doc, event).await
+        let fence = self.fence.load_full();
+        self.store
+            .save_rollout(service, doc, event, fence.as_deref())
+            .await
     }
 
     /// Writes a note to the event log.
@@ -221,7 +249,11 @@ impl ControlPlane {
             after: None,
             detail: Some(json!({ "note": text })),
         };
-        self.store.record(&event).await.map(|_| ())
+        let fence = self.fence.load_full();
+        self.store
+            .record(&event, fence.as_deref())
+            .await
+            .map(|_| ())
     }
 
     /// Puts a rolling update's instance set in place in a live HTTP version, serialised with
@@ -274,6 +306,29 @@ impl ControlPlane {
         change: Change,
         actor: &str,
     ) -> Result<ServiceState, ControlError> {
+        self.apply(service, expected, change, actor, None).await
+    }
+
+    /// A change the rollout controller makes: fenced by its lease, so a replica that lost
+    /// the lease cannot change a route behind the new controller's back.
+    pub(crate) async fn change_by_controller(
+        &self,
+        service: &str,
+        change: Change,
+    ) -> Result<ServiceState, ControlError> {
+        let fence = self.fence.load_full();
+        self.apply(service, None, change, "rollout", fence.as_deref())
+            .await
+    }
+
+    async fn apply(
+        &self,
+        service: &str,
+        expected: Option<u64>,
+        change: Change,
+        actor: &str,
+        fence: Option<&Fence>,
+    ) -> Result<ServiceState, ControlError> {
         let mut catalog = self.catalog.lock().await;
         let current = catalog
             .states
@@ -310,7 +365,7 @@ impl ControlPlane {
             detail: None,
         };
         self.store
-            .commit(Some(current.revision), &to_stored(&next), &event)
+            .commit(Some(current.revision), &to_stored(&next), &event, fence)
             .await?;
         catalog.states.insert(service.to_owned(), next.clone());
         catalog.backends = backends;

@@ -42,7 +42,7 @@ pub(super) async fn get(
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
     admin.plane.service(&service).await?;
-    let view = admin.controller.view(&service).await;
+    let view = admin.controller()?.view(&service).await;
     Ok(Json(json!({ "rollout": view })).into_response())
 }
 
@@ -54,7 +54,7 @@ pub(super) async fn begin(
 ) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("bad_plan", "the plan must be UTF-8 YAML"))?;
-    let view = admin.controller.begin(&service, text).await?;
+    let view = admin.controller()?.begin(&service, text).await?;
     Ok((StatusCode::CREATED, Json(json!({ "rollout": view }))).into_response())
 }
 
@@ -78,6 +78,6 @@ pub(super) async fn act(
         }
     };
     admin.plane.service(&service).await?;
-    let view = admin.controller.act(&service, verb).await?;
+    let view = admin.controller()?.act(&service, verb).await?;
     Ok(Json(json!({ "rollout": view })).into_response())
 }

@@ -94,7 +94,7 @@ pub(crate) async fn reconcile(
             "service_seeded",
             json!(service_file(&state.spec)),
         );
-        store.commit(None, &to_stored(&state), &event).await?;
+        store.commit(None, &to_stored(&state), &event, None).await?;
         return Ok(());
     };
     let mut state = stored.clone();
@@ -104,11 +104,14 @@ pub(crate) async fn reconcile(
             Some(existing) if existing.source != v.source => {
                 tracing::warn!(service = %config.name, version = %v.name, "config differs from the stored version; versions are immutable, keeping the stored one");
                 store
-                    .record(&event(
-                        &config.name,
-                        "config_version_ignored",
-                        json!({"version": v.name}),
-                    ))
+                    .record(
+                        &event(
+                            &config.name,
+                            "config_version_ignored",
+                            json!({"version": v.name}),
+                        ),
+                        None,
+                    )
                     .await?;
             }
             Some(_) => {}
@@ -131,7 +134,7 @@ async fn add(
     };
     let e = event(&state.spec.name, "version_added", json!({"version": name}));
     store
-        .commit(Some(state.revision), &to_stored(&next), &e)
+        .commit(Some(state.revision), &to_stored(&next), &e, None)
         .await?;
     tracing::info!(service = %state.spec.name, version = %name, "version from config registered at 0%");
     Ok(next)

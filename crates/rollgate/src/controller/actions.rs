@@ -178,7 +178,7 @@ impl Controller {
         let spec = f(state.spec.route.to_spec());
         if let Err(e) = self
             .plane
-            .change(service, None, Change::SetRoute(spec), "rollout")
+            .change_by_controller(service, Change::SetRoute(spec))
             .await
         {
             tracing::error!(service, error = %e, "rollout route change refused");
@@ -210,7 +210,7 @@ impl Controller {
             spec.stable = Some(version.to_owned());
             Change::SetRoute(spec)
         };
-        if let Err(e) = self.plane.change(service, None, change, "rollout").await {
+        if let Err(e) = self.plane.change_by_controller(service, change).await {
             tracing::error!(service, error = %e, "promotion refused");
             self.note(service, &format!("promotion refused: {e}")).await;
         }
@@ -219,7 +219,7 @@ impl Controller {
     /// Unloads the version a blue/green promotion left behind: its rollback window is over.
     async fn retire(&self, service: &str, version: &str) {
         let change = Change::Retire(version.to_owned());
-        match self.plane.change(service, None, change, "rollout").await {
+        match self.plane.change_by_controller(service, change).await {
             Ok(_) => self.note(service, &format!("unloaded {version}")).await,
             Err(e) => {
                 tracing::warn!(service, version, error = %e, "unloading the old version refused");

@@ -95,11 +95,7 @@ impl LiveFleet {
         let mut attempt = 1;
         loop {
             let change = Change::SetRoute(spec.clone());
-            match self
-                .plane
-                .change(&self.service, None, change, "rollout")
-                .await
-            {
+            match self.plane.change_by_controller(&self.service, change).await {
                 Ok(_) => return Ok(()),
                 // Nothing was applied: a busy or slow database is worth another try.
                 Err(ControlError::Store(e)) if attempt < STORE_ATTEMPTS => {

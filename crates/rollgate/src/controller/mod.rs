@@ -14,6 +14,7 @@ mod actions;
 mod analysis;
 mod batch;
 mod fleet;
+pub(crate) mod lease;
 mod repair;
 mod replace;
 mod report;
@@ -244,6 +245,13 @@ impl Controller {
             }
         });
         Ok(me)
+    }
+
+    /// Stops every rollout task (this replica lost the controller lease): each ends after what
+    /// it is doing, and whatever it still tries to store is refused by the fence.
+    pub(crate) fn stop(&self) {
+        let handles = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(handles);
     }
 
     /// Puts a stored rollout back to work: re-applies what an unfinished one implies, then

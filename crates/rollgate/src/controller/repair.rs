@@ -38,7 +38,7 @@ impl Controller {
         let spec = route::with_header_route(spec, s.header_route.as_ref());
         match self
             .plane
-            .change(service, None, Change::SetRoute(spec), "rollout")
+            .change_by_controller(service, Change::SetRoute(spec))
             .await
         {
             Ok(_) => {

@@ -4,70 +4,10 @@
 use super::*;
 use crate::control::plane::Boot;
 use crate::metrics_source::local::LocalSource;
+use crate::store::faulty::{Faulty as Flaky, Knobs};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{BlobInfo, EventQuery, Store, StoredService};
 use async_trait::async_trait;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-
-/// SQLite, with service writes refused while `refuse` is set, counting rollout saves.
-#[derive(Debug)]
-struct Flaky {
-    inner: SqliteStore,
-    knobs: Arc<Knobs>,
-}
-
-/// What a test sets and reads of its `Flaky` store.
-#[derive(Debug, Default)]
-struct Knobs {
-    /// Service writes fail while set.
-    refuse: AtomicBool,
-    /// Rollout documents saved.
-    saves: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait]
-impl Store for Flaky {
-    async fn services(&self) -> Result<Vec<StoredService>, StoreError> {
-        self.inner.services().await
-    }
-    async fn commit(
-        &self,
-        expected: Option<u64>,
-        service: &StoredService,
-        event: &NewEvent,
-    ) -> Result<(), StoreError> {
-        if self.knobs.refuse.load(SeqCst) {
-            return Err(StoreError::Database(sqlx::Error::Protocol(
-                "disk full".into(),
-            )));
-        }
-        self.inner.commit(expected, service, event).await
-    }
-    async fn save_rollout(
-        &self,
-        service: &str,
-        state: &Value,
-        event: Option<&NewEvent>,
-    ) -> Result<(), StoreError> {
-        self.knobs.saves.fetch_add(1, SeqCst);
-        self.inner.save_rollout(service, state, event).await
-    }
-    async fn rollouts(&self) -> Result<Vec<(String, Value)>, StoreError> {
-        self.inner.rollouts().await
-    }
-    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
-        self.inner.record(event).await
-    }
-    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
-        self.inner.put_blob(bytes).await
-    }
-    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        self.inner.blob(sha256).await
-    }
-    async fn events(&self, query: &EventQuery) -> Result<Vec<crate::store::Event>, StoreError> {
-        self.inner.events(query).await
-    }
-}
+use std::sync::atomic::Ordering::SeqCst;
 
 /// A controller (ticking once an hour: the test ticks it) over a `Flaky` store in `dir`,
 /// serving the embedded default config (iris: `v1` stable, `v2` the candidate).

@@ -23,7 +23,9 @@ macro_rules! contract_tests {
             blobs_are_content_addressed_and_idempotent,
             a_rollout_state_is_replaced_whole_with_its_event,
             concurrent_writers_wait_for_each_other_instead_of_failing,
-            two_writers_from_one_revision_one_wins);
+            two_writers_from_one_revision_one_wins,
+            one_replica_holds_the_lease_until_it_lapses_or_is_released,
+            a_write_fenced_by_a_lost_lease_is_refused);
     };
     (@each $fixture:expr; $($name:ident),*) => {
         $(
@@ -65,11 +67,11 @@ fn event(kind: &str) -> NewEvent {
 pub(crate) async fn commits_are_checked_against_the_revision<F: Fixture>(fixture: &F) {
     let store = fixture.open().await;
     store
-        .commit(None, &service(1), &event("seeded"))
+        .commit(None, &service(1), &event("seeded"), None)
         .await
         .expect("create");
     let err = store
-        .commit(None, &service(1), &event("again"))
+        .commit(None, &service(1), &event("again"), None)
         .await
         .expect_err("exists");
     assert!(
@@ -77,11 +79,11 @@ pub(crate) async fn commits_are_checked_against_the_revision<F: Fixture>(fixture
         "{err}"
     );
     store
-        .commit(Some(1), &service(2), &event("changed"))
+        .commit(Some(1), &service(2), &event("changed"), None)
         .await
         .expect("update");
     let err = store
-        .commit(Some(1), &service(2), &event("stale"))
+        .commit(Some(1), &service(2), &event("stale"), None)
         .await
         .expect_err("stale");
     assert!(
@@ -116,7 +118,7 @@ pub(crate) async fn state_survives_reopening<F: Fixture>(fixture: &F) {
     {
         let store = fixture.open().await;
         store
-            .commit(None, &service(1), &event("seeded"))
+            .commit(None, &service(1), &event("seeded"), None)
             .await
             .expect("create");
         let info = store.put_blob(b"model bytes").await.expect("blob");
@@ -138,13 +140,13 @@ pub(crate) async fn events_page_newest_first_and_filter_by_service<F: Fixture>(f
     let store = fixture.open().await;
     for i in 0..5 {
         store
-            .record(&event(&format!("e{i}")))
+            .record(&event(&format!("e{i}")), None)
             .await
             .expect("record");
     }
     let mut other = event("elsewhere");
     other.service = Some("churn".into());
-    store.record(&other).await.expect("record");
+    store.record(&other, None).await.expect("record");
     let q = EventQuery {
         service: Some("iris".into()),
         before_id: None,
@@ -181,12 +183,12 @@ pub(crate) async fn a_rollout_state_is_replaced_whole_with_its_event<F: Fixture>
     let store = fixture.open().await;
     let first = serde_json::json!({"index": 0});
     store
-        .save_rollout("iris", &first, Some(&event("rollout_started")))
+        .save_rollout("iris", &first, Some(&event("rollout_started")), None)
         .await
         .expect("save");
     let second = serde_json::json!({"index": 1});
     store
-        .save_rollout("iris", &second, None)
+        .save_rollout("iris", &second, None, None)
         .await
         .expect("save");
     drop(store);
@@ -213,7 +215,7 @@ pub(crate) async fn concurrent_writers_wait_for_each_other_instead_of_failing<F:
 ) {
     let store = fixture.open().await;
     store
-        .commit(None, &service(1), &event("seeded"))
+        .commit(None, &service(1), &event("seeded"), None)
         .await
         .expect("create");
     let saver = store.clone();
@@ -221,7 +223,7 @@ pub(crate) async fn concurrent_writers_wait_for_each_other_instead_of_failing<F:
         for i in 0..200 {
             let state = serde_json::json!({ "i": i });
             saver
-                .save_rollout("iris", &state, Some(&event("tick")))
+                .save_rollout("iris", &state, Some(&event("tick")), None)
                 .await
                 .expect("rollout saved");
         }
@@ -229,12 +231,20 @@ pub(crate) async fn concurrent_writers_wait_for_each_other_instead_of_failing<F:
     let recorder = store.clone();
     let records = tokio::spawn(async move {
         for _ in 0..200 {
-            recorder.record(&event("noted")).await.expect("recorded");
+            recorder
+                .record(&event("noted"), None)
+                .await
+                .expect("recorded");
         }
     });
     for revision in 1..=200 {
         store
-            .commit(Some(revision), &service(revision + 1), &event("changed"))
+            .commit(
+                Some(revision),
+                &service(revision + 1),
+                &event("changed"),
+                None,
+            )
             .await
             .expect("a commit racing other writers succeeds");
     }
@@ -256,15 +266,15 @@ pub(crate) async fn concurrent_writers_wait_for_each_other_instead_of_failing<F:
 pub(crate) async fn two_writers_from_one_revision_one_wins<F: Fixture>(fixture: &F) {
     let a = fixture.open().await;
     let b = fixture.open().await;
-    a.commit(None, &service(1), &event("seeded"))
+    a.commit(None, &service(1), &event("seeded"), None)
         .await
         .expect("create");
     for round in 1..=20u64 {
         let next = service(round + 1);
         let (from_a, from_b) = (event("from a"), event("from b"));
         let (ra, rb) = tokio::join!(
-            a.commit(Some(round), &next, &from_a),
-            b.commit(Some(round), &next, &from_b),
+            a.commit(Some(round), &next, &from_a, None),
+            b.commit(Some(round), &next, &from_b, None),
         );
         assert!(
             ra.is_ok() != rb.is_ok(),
@@ -275,7 +285,10 @@ pub(crate) async fn two_writers_from_one_revision_one_wins<F: Fixture>(fixture: 
     }
     let fresh = named("fresh", 1);
     let (by_a, by_b) = (event("created by a"), event("created by b"));
-    let (ca, cb) = tokio::join!(a.commit(None, &fresh, &by_a), b.commit(None, &fresh, &by_b),);
+    let (ca, cb) = tokio::join!(
+        a.commit(None, &fresh, &by_a, None),
+        b.commit(None, &fresh, &by_b, None),
+    );
     assert!(ca.is_ok() != cb.is_ok(), "one of two creations wins");
     let events = a
         .events(&EventQuery {
@@ -292,4 +305,106 @@ fn named(name: &str, revision: u64) -> StoredService {
         name: name.into(),
         ..service(revision)
     }
+}
+
+const TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One holder at a time: a second replica is refused while the lease runs, renewing keeps the
+/// epoch, a lapsed or released lease goes to the next replica with a higher epoch.
+pub(crate) async fn one_replica_holds_the_lease_until_it_lapses_or_is_released<F: Fixture>(
+    fixture: &F,
+) {
+    let (a, b) = (fixture.open().await, fixture.open().await);
+    let first = a
+        .acquire_lease("a", TTL)
+        .await
+        .expect("a")
+        .expect("a leads");
+    assert_eq!(
+        b.acquire_lease("b", TTL).await.expect("b"),
+        None,
+        "a's lease runs"
+    );
+    let renewed = a
+        .acquire_lease("a", TTL)
+        .await
+        .expect("a")
+        .expect("renewed");
+    assert_eq!(renewed, first, "renewing keeps the epoch");
+    a.release_lease("a").await.expect("released");
+    let second = b
+        .acquire_lease("b", TTL)
+        .await
+        .expect("b")
+        .expect("b leads");
+    assert!(second.epoch > first.epoch, "{second:?} after {first:?}");
+    let short = std::time::Duration::from_millis(50);
+    assert_eq!(
+        b.acquire_lease("b", short)
+            .await
+            .expect("b")
+            .map(|f| f.epoch),
+        Some(second.epoch)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let third = a
+        .acquire_lease("a", TTL)
+        .await
+        .expect("a")
+        .expect("lapsed: a leads again");
+    assert!(third.epoch > second.epoch);
+}
+
+/// A controller write carrying a lease that another replica has since taken is refused, and
+/// leaves nothing behind; the current holder's writes go through.
+pub(crate) async fn a_write_fenced_by_a_lost_lease_is_refused<F: Fixture>(fixture: &F) {
+    let (a, b) = (fixture.open().await, fixture.open().await);
+    a.commit(None, &service(1), &event("seeded"), None)
+        .await
+        .expect("create");
+    let old = a
+        .acquire_lease("a", TTL)
+        .await
+        .expect("a")
+        .expect("a leads");
+    a.save_rollout("iris", &serde_json::json!({"index": 1}), None, Some(&old))
+        .await
+        .expect("the holder writes");
+    a.release_lease("a").await.expect("released");
+    let new = b
+        .acquire_lease("b", TTL)
+        .await
+        .expect("b")
+        .expect("b leads");
+    let stale = serde_json::json!({"index": 99});
+    let err = a
+        .save_rollout("iris", &stale, Some(&event("late")), Some(&old))
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let err = a
+        .commit(Some(1), &service(2), &event("late change"), Some(&old))
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    let err = a
+        .record(&event("late note"), Some(&old))
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, StoreError::Fenced { .. }), "{err}");
+    b.save_rollout("iris", &serde_json::json!({"index": 2}), None, Some(&new))
+        .await
+        .expect("the new holder writes");
+    assert_eq!(
+        a.rollouts().await.expect("rollouts"),
+        vec![("iris".to_owned(), serde_json::json!({"index": 2}))]
+    );
+    let events = a
+        .events(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1, "no refused write left an event");
 }

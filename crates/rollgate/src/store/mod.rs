@@ -10,6 +10,8 @@
 
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+pub(crate) mod faulty;
 mod location;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -45,6 +47,10 @@ pub(crate) enum StoreError {
     /// Rollgate, or a changed migration).
     #[error("store schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A controller write from a replica that no longer holds the controller lease (another
+    /// replica took over): refused, so a paused old leader cannot overwrite the new one.
+    #[error("the controller lease (epoch {epoch}) is no longer held by `{holder}`: write refused")]
+    Fenced { holder: String, epoch: i64 },
     /// A document could not be encoded for storing.
     #[error("document not encodable: {0}")]
     Encode(#[from] serde_json::Error),
@@ -103,6 +109,26 @@ pub(crate) struct BlobInfo {
     pub(crate) size: u64,
 }
 
+/// Proof that a write comes from the elected controller: the lease's holder and epoch when
+/// it was taken. Every fenced write re-checks both in its own transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fence {
+    pub(crate) holder: String,
+    pub(crate) epoch: i64,
+}
+
+impl Fence {
+    pub(crate) fn refused(&self) -> StoreError {
+        StoreError::Fenced {
+            holder: self.holder.clone(),
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// The name of the controller's lease row.
+pub(crate) const CONTROLLER_LEASE: &str = "controller";
+
 /// The durable control state.
 #[async_trait]
 pub(crate) trait Store: Send + Sync + std::fmt::Debug {
@@ -111,11 +137,13 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     /// Writes a service document and its event in one transaction. `expected` is the revision
     /// the change was computed from (`None`: the service must not exist yet); the new document
     /// carries the next revision.
+    /// With a `fence`, the write is refused unless that lease is still held.
     async fn commit(
         &self,
         expected: Option<u64>,
         service: &StoredService,
         event: &NewEvent,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError>;
     /// Writes the latest state of a service's rollout (one per service, replaced whole) and,
     /// with it in the same transaction, the event of the transition.
@@ -124,11 +152,22 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         service: &str,
         state: &Value,
         event: Option<&NewEvent>,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError>;
     /// The latest rollout state of every service that had one.
     async fn rollouts(&self) -> Result<Vec<(String, Value)>, StoreError>;
     /// Appends an event that changes no service (e.g. a refused reconciliation).
-    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError>;
+    async fn record(&self, event: &NewEvent, fence: Option<&Fence>) -> Result<i64, StoreError>;
+    /// Takes or renews the controller lease for `holder` for `ttl`, on the store's clock: the
+    /// fence to write with, or `None` while another holder's lease runs. The epoch grows each
+    /// time the holder changes.
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Fence>, StoreError>;
+    /// Gives the lease up (a replica shutting down), so another takes over at once.
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError>;
     /// Stores model bytes under their sha256 (idempotent) and returns it.
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError>;
     /// The bytes of a stored model.

@@ -5,7 +5,8 @@
 //! replicas committing from the same revision cannot both succeed.
 
 use super::{
-    digest, now_ms, BlobInfo, Event, EventQuery, NewEvent, Store, StoreError, StoredService,
+    digest, now_ms, BlobInfo, Event, EventQuery, Fence, NewEvent, Store, StoreError, StoredService,
+    CONTROLLER_LEASE,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -126,10 +127,12 @@ impl Store for PgStore {
         expected: Option<u64>,
         service: &StoredService,
         event: &NewEvent,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         let doc = serde_json::to_string(&service.doc)
             .map_err(|e| StoreError::Corrupt(service.name.clone(), e.to_string()))?;
         let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
         if !write_service(&mut tx, expected, service, &doc).await? {
             let current = current_revision(&mut tx, &service.name).await?;
             return Err(conflict(&service.name, expected, current));
@@ -145,8 +148,10 @@ impl Store for PgStore {
         service: &str,
         state: &serde_json::Value,
         event: Option<&NewEvent>,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
         sqlx::query(
             "INSERT INTO rollouts (service, state, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (service) DO UPDATE SET state = excluded.state,
@@ -179,11 +184,46 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
+    async fn record(&self, event: &NewEvent, fence: Option<&Fence>) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
         let id = insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Fence>, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar(&format!(
+            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES ($1, $2, 1, {NOW} + $3)
+             ON CONFLICT (name) DO UPDATE SET
+               epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch
+                       ELSE leases.epoch + 1 END,
+               holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at < {NOW}
+             RETURNING epoch"
+        ))
+        .bind(CONTROLLER_LEASE)
+        .bind(holder)
+        .bind(ttl.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(epoch.map(|epoch| Fence {
+            holder: holder.to_owned(),
+            epoch,
+        }))
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2")
+            .bind(CONTROLLER_LEASE)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
@@ -225,6 +265,27 @@ impl Store for PgStore {
         .await?;
         Ok(rows.into_iter().map(event_from_row).collect())
     }
+}
+
+/// The database's clock in milliseconds since the Unix epoch: leases are timed on one clock
+/// for all replicas, whatever their own clocks say.
+const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
+
+/// Refuses the transaction's write unless `fence`'s lease is still held. `FOR SHARE` holds the
+/// lease row until the commit, so a takeover (which updates it) waits for this write to end
+/// or comes first and refuses it: no write of an old leader lands after a new leader begins.
+async fn check_fence(tx: &mut Tx, fence: Option<&Fence>) -> Result<(), StoreError> {
+    let Some(fence) = fence else { return Ok(()) };
+    let held: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT epoch FROM leases WHERE name = $1 AND holder = $2 AND epoch = $3
+         AND expires_at >= {NOW} FOR SHARE"
+    ))
+    .bind(CONTROLLER_LEASE)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .fetch_optional(&mut **tx)
+    .await?;
+    held.map(|_| ()).ok_or_else(|| fence.refused())
 }
 
 /// Tells every listening replica that a service changed. Sent inside the committing

@@ -13,19 +13,33 @@ use std::borrow::Cow;
 type Source = (i64, &'static str, &'static str);
 
 /// The embedded store's migrations.
-const SQLITE: &[Source] = &[(
-    1,
-    "initial",
-    include_str!("migrations/sqlite/0001_initial.sql"),
-)];
+const SQLITE: &[Source] = &[
+    (
+        1,
+        "initial",
+        include_str!("migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "controller lease",
+        include_str!("migrations/sqlite/0002_controller_lease.sql"),
+    ),
+];
 
 /// The shared store's migrations.
 #[cfg(feature = "postgres")]
-const POSTGRES: &[Source] = &[(
-    1,
-    "initial",
-    include_str!("migrations/postgres/0001_initial.sql"),
-)];
+const POSTGRES: &[Source] = &[
+    (
+        1,
+        "initial",
+        include_str!("migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "controller lease",
+        include_str!("migrations/postgres/0002_controller_lease.sql"),
+    ),
+];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations: Vec<Migration> = sources

@@ -2,7 +2,8 @@
 //! change acknowledged to a client has reached the disk and survives `kill -9` or power loss.
 
 use super::{
-    digest, now_ms, BlobInfo, Event, EventQuery, NewEvent, Store, StoreError, StoredService,
+    digest, now_ms, BlobInfo, Event, EventQuery, Fence, NewEvent, Store, StoreError, StoredService,
+    CONTROLLER_LEASE,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -78,8 +79,10 @@ impl Store for SqliteStore {
         expected: Option<u64>,
         service: &StoredService,
         event: &NewEvent,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT revision FROM services WHERE name = ?")
                 .bind(&service.name)
@@ -117,8 +120,10 @@ impl Store for SqliteStore {
         service: &str,
         state: &serde_json::Value,
         event: Option<&NewEvent>,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         sqlx::query(
             "INSERT INTO rollouts (service, state, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (service) DO UPDATE SET state = excluded.state,
@@ -151,11 +156,48 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
+    async fn record(&self, event: &NewEvent, fence: Option<&Fence>) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         let id = insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Fence>, StoreError> {
+        let now = now_ms();
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, epoch, expires_at) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (name) DO UPDATE SET
+               epoch = CASE WHEN leases.holder = excluded.holder THEN leases.epoch
+                       ELSE leases.epoch + 1 END,
+               holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at < ?4
+             RETURNING epoch",
+        )
+        .bind(CONTROLLER_LEASE)
+        .bind(holder)
+        .bind(now + ttl.as_millis() as i64)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(epoch.map(|epoch| Fence {
+            holder: holder.to_owned(),
+            epoch,
+        }))
+    }
+
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?")
+            .bind(CONTROLLER_LEASE)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
@@ -194,6 +236,25 @@ impl Store for SqliteStore {
         .await?;
         Ok(rows.into_iter().map(event_from_row).collect())
     }
+}
+
+/// Refuses the transaction's write unless `fence`'s lease is still held (inside the write
+/// lock, so no takeover can slip in between the check and the commit).
+async fn check_fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    fence: Option<&Fence>,
+) -> Result<(), StoreError> {
+    let Some(fence) = fence else { return Ok(()) };
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT epoch FROM leases WHERE name = ? AND holder = ? AND epoch = ? AND expires_at >= ?",
+    )
+    .bind(CONTROLLER_LEASE)
+    .bind(&fence.holder)
+    .bind(fence.epoch)
+    .bind(now_ms())
+    .fetch_optional(&mut **tx)
+    .await?;
+    held.map(|_| ()).ok_or_else(|| fence.refused())
 }
 
 async fn insert_event(

@@ -1,10 +1,11 @@
 use super::*;
 use crate::control::plane::{Boot, Booted};
+use crate::store::faulty::{Faulty, Knobs};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{BlobInfo, Event, EventQuery, NewEvent, Store, StoreError, StoredService};
+use crate::store::Store;
 use async_trait::async_trait;
 use rollgate_core::catalog::Change;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 const CONFIG: &str = r#"
@@ -14,54 +15,6 @@ services:
     versions: { v1: { onnx: "builtin:iris-v1" }, v2: { onnx: "builtin:iris-v2" } }
     route: { stable: v1, candidate: v2, weights: { v1: 100 } }
 "#;
-
-/// A store whose blobs can be made unreadable: a replica that cannot load a new version yet.
-#[derive(Debug)]
-struct Flaky {
-    inner: SqliteStore,
-    blobs_fail: AtomicBool,
-}
-
-#[async_trait]
-impl Store for Flaky {
-    async fn services(&self) -> Result<Vec<StoredService>, StoreError> {
-        self.inner.services().await
-    }
-    async fn commit(
-        &self,
-        expected: Option<u64>,
-        service: &StoredService,
-        event: &NewEvent,
-    ) -> Result<(), StoreError> {
-        self.inner.commit(expected, service, event).await
-    }
-    async fn save_rollout(
-        &self,
-        service: &str,
-        state: &serde_json::Value,
-        event: Option<&NewEvent>,
-    ) -> Result<(), StoreError> {
-        self.inner.save_rollout(service, state, event).await
-    }
-    async fn rollouts(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
-        self.inner.rollouts().await
-    }
-    async fn record(&self, event: &NewEvent) -> Result<i64, StoreError> {
-        self.inner.record(event).await
-    }
-    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
-        self.inner.put_blob(bytes).await
-    }
-    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
-        if self.blobs_fail.load(Ordering::SeqCst) {
-            return Err(StoreError::MissingBlob(sha256.to_owned()));
-        }
-        self.inner.blob(sha256).await
-    }
-    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
-        self.inner.events(query).await
-    }
-}
 
 async fn replica(store: Arc<dyn Store>) -> Booted {
     let config = rollgate_core::config::parse(CONFIG).expect("config");
@@ -158,13 +111,14 @@ async fn a_version_a_replica_cannot_load_yet_is_not_applied_there() {
     let dir = tempfile::tempdir().expect("dir");
     let shared = SqliteStore::open(dir.path()).await.expect("store");
     let a = replica(Arc::new(shared.clone())).await;
-    let flaky = Arc::new(Flaky {
+    let knobs = Arc::new(Knobs::default());
+    let flaky = Arc::new(Faulty {
         inner: shared,
-        blobs_fail: AtomicBool::new(false),
+        knobs: Arc::clone(&knobs),
     });
     let b = replica(Arc::clone(&flaky) as Arc<dyn Store>).await;
     let before = served_route(&b);
-    flaky.blobs_fail.store(true, Ordering::SeqCst);
+    knobs.blobs_fail.store(true, Ordering::SeqCst);
 
     let model = crate::backend::builtin::get("iris-bad")
         .expect("bundled")
@@ -183,7 +137,7 @@ async fn a_version_a_replica_cannot_load_yet_is_not_applied_there() {
     assert_eq!(served_route(&b), before, "b still serves its last route");
     assert_eq!(b.plane.service("iris").await.expect("iris").revision, 1);
 
-    flaky.blobs_fail.store(false, Ordering::SeqCst);
+    knobs.blobs_fail.store(false, Ordering::SeqCst);
     let adopted = b.plane.catch_up().await.expect("b loads v3");
     assert_eq!(adopted, vec![("iris".to_owned(), 2)]);
     assert_eq!(served_route(&b), served_route(&a));

@@ -1,0 +1,86 @@
+//! A test double: SQLite with faults a test switches on (service writes refused as by a full
+//! disk, blobs unreadable as on a replica that cannot fetch a model yet) and a count of
+//! rollout saves.
+
+use super::sqlite::SqliteStore;
+use super::{BlobInfo, Event, EventQuery, Fence, NewEvent, Store, StoreError, StoredService};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+
+/// What a test sets and reads of its [`Faulty`] store.
+#[derive(Debug, Default)]
+pub(crate) struct Knobs {
+    /// Service writes fail while set.
+    pub(crate) refuse: AtomicBool,
+    /// Blob reads fail while set.
+    pub(crate) blobs_fail: AtomicBool,
+    /// Rollout documents saved.
+    pub(crate) saves: AtomicUsize,
+}
+
+/// SQLite behind the test's [`Knobs`].
+#[derive(Debug)]
+pub(crate) struct Faulty {
+    pub(crate) inner: SqliteStore,
+    pub(crate) knobs: Arc<Knobs>,
+}
+
+#[async_trait]
+impl Store for Faulty {
+    async fn services(&self) -> Result<Vec<StoredService>, StoreError> {
+        self.inner.services().await
+    }
+    async fn commit(
+        &self,
+        expected: Option<u64>,
+        service: &StoredService,
+        event: &NewEvent,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
+        if self.knobs.refuse.load(SeqCst) {
+            let full = sqlx::Error::Protocol("disk full".into());
+            return Err(StoreError::Database(full));
+        }
+        self.inner.commit(expected, service, event, fence).await
+    }
+    async fn save_rollout(
+        &self,
+        service: &str,
+        state: &Value,
+        event: Option<&NewEvent>,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
+        self.knobs.saves.fetch_add(1, SeqCst);
+        self.inner.save_rollout(service, state, event, fence).await
+    }
+    async fn rollouts(&self) -> Result<Vec<(String, Value)>, StoreError> {
+        self.inner.rollouts().await
+    }
+    async fn record(&self, event: &NewEvent, fence: Option<&Fence>) -> Result<i64, StoreError> {
+        self.inner.record(event, fence).await
+    }
+    async fn acquire_lease(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Fence>, StoreError> {
+        self.inner.acquire_lease(holder, ttl).await
+    }
+    async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(holder).await
+    }
+    async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
+        self.inner.put_blob(bytes).await
+    }
+    async fn blob(&self, sha256: &str) -> Result<Vec<u8>, StoreError> {
+        if self.knobs.blobs_fail.load(SeqCst) {
+            return Err(StoreError::MissingBlob(sha256.to_owned()));
+        }
+        self.inner.blob(sha256).await
+    }
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        self.inner.events(query).await
+    }
+}
