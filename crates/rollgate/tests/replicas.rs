@@ -248,3 +248,114 @@ fn the_leader_killed_mid_rollout_is_replaced_and_the_rollout_finishes() {
     };
     assert_eq!(high - low + 1, count, "event ids are contiguous");
 }
+
+/// Predictions on every replica, counted, until stopped.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(usize, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(nodes: &[Rollgate]) -> Self {
+        let addrs: Vec<_> = nodes.iter().map(|n| n.data).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let (mut sent, mut failed) = (0, Vec::new());
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let addr = addrs[sent % addrs.len()];
+                let r = predict(addr, "iris", &[[5.1, 3.5, 1.4, 0.2]]);
+                if r.status != 200 {
+                    failed.push(format!("{addr}: {} {}", r.status, r.text()));
+                }
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            (sent, failed)
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the load: how many predictions were sent, and the failures.
+    fn finish(mut self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// PostgreSQL stopped for 10 s under load: no prediction fails, control writes answer 503
+/// with a clear error and change nothing, and after recovery the replicas take changes again
+/// and the paused rollout finishes.
+#[test]
+fn with_postgres_down_replicas_keep_serving_and_refuse_control_writes() {
+    let pg = Postgres::start();
+    let nodes = replicas_with(&pg, 3, &["--lease", "3s"]);
+    let mut lead = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        lead = leader(&nodes);
+        lead.is_some()
+    }));
+    let plan = "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n";
+    let r = nodes[lead.unwrap()].admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    nodes[lead.unwrap()].wait_phase("iris", &["paused"], 10);
+    let before = revision(&nodes[lead.unwrap()]);
+    for node in &nodes {
+        assert!(eventually(Duration::from_secs(10), || revision(node) == before));
+    }
+
+    let load = Load::start(&nodes);
+    pg.kill();
+    let down = Instant::now();
+    let r = nodes[1].admin(post("/set-canary-ratio", json!({ "ratio": 0.5 })));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.error_code(), "store_unavailable");
+    assert!(
+        r.error_message().contains("keeps serving"),
+        "{}",
+        r.error_message()
+    );
+    for node in &nodes {
+        assert_eq!(common::http::get(node.data, "/v2/health/ready").status, 200);
+        assert_eq!(revision(node), before, "nothing changed");
+    }
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(down.elapsed()));
+    pg.restart();
+    // After recovery a leader (the old one or another) takes the lease again and the paused
+    // rollout takes the operator's approval: a controller write, so the store is back.
+    let mut lead = None;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            lead = leader(&nodes);
+            lead.is_some_and(|l| {
+                let verb = Request::post("/api/v1/services/iris/rollout/approve", "");
+                nodes[l].admin(verb).status == 200
+            })
+        }),
+        "the rollout never took an approval after the outage"
+    );
+    let node = &nodes[lead.unwrap()];
+    node.wait_phase("iris", &["promoted"], 20);
+    let after = revision(node);
+    assert!(after > before);
+    for node in &nodes {
+        assert!(
+            eventually(Duration::from_secs(10), || revision(node) == after),
+            "a replica never caught up after the outage"
+        );
+    }
+    let (sent, failed) = load.finish();
+    assert!(sent > 500, "only {sent} predictions during the test");
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} predictions failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+}

@@ -6,6 +6,7 @@
 use super::plane::{ControlError, ControlPlane};
 use super::view;
 use crate::gateway::error::ApiError;
+use crate::store::StoreError;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -47,8 +48,26 @@ impl Admin {
     }
 }
 
+/// The answer to a control write the store could not take because it is unreachable: 503,
+/// and a message that says what still works.
+pub(crate) fn store_unavailable(e: &StoreError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        format!(
+            "the store is unavailable, so nothing was changed ({e}); every replica keeps \
+             serving its last routes and models: retry when the store is back"
+        ),
+    )
+}
+
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> Self {
+        if let ControlError::Store(s) = &e {
+            if s.is_unavailable() {
+                return store_unavailable(s);
+            }
+        }
         let (status, code) = match &e {
             ControlError::UnknownService(_) => (StatusCode::NOT_FOUND, "unknown_service"),
             ControlError::Change(c) => change_status(c),

@@ -27,6 +27,7 @@ impl From<RolloutError> for ApiError {
             RolloutError::NotNow { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "not_now", e.to_string())
             }
+            RolloutError::Store(ref s) if s.is_unavailable() => super::admin::store_unavailable(s),
             RolloutError::Store(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "store_error",

@@ -35,9 +35,11 @@ pub(crate) async fn lead<F, Fut>(
 {
     let mut leading: Option<Leading> = None;
     loop {
+        // Timed from before the request: the store's clock started the lease no earlier.
+        let asked = Instant::now();
         match plane.take_lease(&replica, lease).await {
             Ok(Some(fence)) => match leading.as_mut() {
-                Some(l) if l.epoch == fence.epoch => l.renewed = Instant::now(),
+                Some(l) if l.epoch == fence.epoch => l.renewed = asked,
                 _ => {
                     step_down(&mut leading, &slot, "a new epoch");
                     match start().await {
@@ -51,7 +53,7 @@ pub(crate) async fn lead<F, Fut>(
                             leading = Some(Leading {
                                 controller,
                                 epoch: fence.epoch,
-                                renewed: Instant::now(),
+                                renewed: asked,
                             });
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot start the controller yet"),

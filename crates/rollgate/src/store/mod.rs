@@ -56,6 +56,29 @@ pub(crate) enum StoreError {
     Encode(#[from] serde_json::Error),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, connections exhausted),
+    /// as opposed to refusing the write: the caller may retry later, nothing was changed.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        let Self::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08 (connection exception) and 57 (operator intervention: the
+            // server shutting down or still starting up).
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+            _ => false,
+        }
+    }
+}
+
 /// A service document as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct StoredService {
