@@ -11,6 +11,7 @@ use crate::controller::lease::{self, Slot};
 use crate::controller::webhook::WebhookConfig;
 use crate::controller::{Controller, Settings};
 use crate::gateway;
+use crate::metrics_source::fleet::{self, FleetSource};
 use crate::metrics_source::local::LocalSource;
 use crate::metrics_source::prometheus::{PrometheusSource, QUERY_TIMEOUT};
 use crate::metrics_source::MetricSource;
@@ -135,8 +136,8 @@ pub(crate) struct Running {
     gateway: Arc<gateway::Gateway>,
     /// On a shared store, the election this replica takes part in.
     leader: Option<Election>,
-    /// Keeps following the shared store while serving.
-    _follower: Option<AbortOnDrop>,
+    /// On a shared store, following it and publishing this replica's counters.
+    _background: Vec<AbortOnDrop>,
 }
 
 /// This replica's part in the controller election.
@@ -212,15 +213,25 @@ pub(crate) async fn start(
     for svc in gateway.snapshot().services.values() {
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
-    let follower = follow_shared_store(&opened, &plane);
+    let shared = !matches!(opened, Opened::Embedded(_));
+    let mut background = follow_shared_store(&opened, &plane)
+        .into_iter()
+        .collect::<Vec<_>>();
+    let source = metric_source(&config, &recorder, &plane, shared).await;
     let controller: Slot = Arc::new(arc_swap::ArcSwapOption::empty());
-    let leader = if matches!(opened, Opened::Embedded(_)) {
+    let leader = if shared {
+        let publish = fleet::publish(
+            Arc::clone(&plane),
+            Arc::clone(&recorder),
+            replica.id.clone(),
+        );
+        background.push(AbortOnDrop(tokio::spawn(publish)));
+        Some(elect(&plane, source, &config, replica, &controller))
+    } else {
         // One process on its own store: it is the controller, with nothing to elect.
-        let started = start_controller(&plane, &recorder, &config).await?;
+        let started = start_controller(&plane, source, &config).await?;
         controller.store(Some(started));
         None
-    } else {
-        Some(elect(&plane, &recorder, &config, replica, &controller))
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
@@ -248,7 +259,7 @@ pub(crate) async fn start(
         drain: replica.drain,
         gateway,
         leader,
-        _follower: follower,
+        _background: background,
     })
 }
 
@@ -256,15 +267,15 @@ pub(crate) async fn start(
 /// while this replica holds the lease.
 fn elect(
     plane: &Arc<ControlPlane>,
-    recorder: &Arc<crate::telemetry::Recorder>,
+    source: Arc<dyn MetricSource>,
     config: &Config,
     replica: &Replica,
     controller: &Slot,
 ) -> Election {
-    let (p, r, c) = (Arc::clone(plane), Arc::clone(recorder), config.clone());
+    let (p, c) = (Arc::clone(plane), config.clone());
     let start = move || {
-        let (p, r, c) = (Arc::clone(&p), Arc::clone(&r), c.clone());
-        async move { start_controller(&p, &r, &c).await }
+        let (p, s, c) = (Arc::clone(&p), Arc::clone(&source), c.clone());
+        async move { start_controller(&p, s, &c).await }
     };
     let task = lease::lead(
         Arc::clone(plane),
@@ -322,12 +333,29 @@ fn admin_binding(config: &Config) -> (SocketAddr, Token) {
     (addr, Token(token.map(Into::into)))
 }
 
-/// Starts the rollout controller over the configured metric source (the gateway's own
-/// measurements unless `rollouts.metrics` names a Prometheus), with the built-in analysis
-/// template unless the config redefines it.
+/// The analysis windows' source: a Prometheus server when `rollouts.metrics` names one, else
+/// the gateway's own counters (on a shared store, every replica's, summed).
+async fn metric_source(
+    config: &Config,
+    recorder: &Arc<crate::telemetry::Recorder>,
+    plane: &Arc<ControlPlane>,
+    shared: bool,
+) -> Arc<dyn MetricSource> {
+    match &config.metrics {
+        MetricsSpec::Prometheus { url, queries } => {
+            tracing::info!(url = %url, "analysis windows are read from Prometheus");
+            Arc::new(PrometheusSource::new(url, queries, QUERY_TIMEOUT))
+        }
+        MetricsSpec::Local if shared => FleetSource::start(Arc::clone(plane)).await,
+        MetricsSpec::Local => Arc::new(LocalSource::new(Arc::clone(recorder))),
+    }
+}
+
+/// Starts the rollout controller over `source`, with the built-in analysis template unless
+/// the config redefines it.
 async fn start_controller(
     plane: &Arc<ControlPlane>,
-    recorder: &Arc<crate::telemetry::Recorder>,
+    source: Arc<dyn MetricSource>,
     config: &Config,
 ) -> anyhow::Result<Arc<Controller>> {
     let mut templates = crate::controller::builtin_templates()?;
@@ -340,13 +368,6 @@ async fn start_controller(
             backoff: config.webhook_backoff,
             timeout: std::time::Duration::from_secs(5),
         },
-    };
-    let source: Arc<dyn MetricSource> = match &config.metrics {
-        MetricsSpec::Local => Arc::new(LocalSource::new(Arc::clone(recorder))),
-        MetricsSpec::Prometheus { url, queries } => {
-            tracing::info!(url = %url, "analysis windows are read from Prometheus");
-            Arc::new(PrometheusSource::new(url, queries, QUERY_TIMEOUT))
-        }
     };
     Controller::start(Arc::clone(plane), source, settings)
         .await

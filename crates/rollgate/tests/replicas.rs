@@ -359,3 +359,107 @@ fn with_postgres_down_replicas_keep_serving_and_refuse_control_writes() {
         &failed[..failed.len().min(5)]
     );
 }
+
+/// A canary with analysis: a template judging errors and accuracy from labels, fast ticks.
+const JUDGED: &str = r#"
+rollouts:
+  tick_ms: 100
+  templates:
+    quality:
+      checks:
+        - metric: error_rate
+          max_increase: 0.05
+        - metric: accuracy
+          max_decrease: 0.10
+          min_samples: 40
+services:
+  iris:
+    input_width: 4
+    output: { classes: [setosa, versicolor, virginica] }
+    versions:
+      v1: { onnx: "builtin:iris-v1" }
+      bad: { onnx: "builtin:iris-bad" }
+    route: { stable: v1, candidate: bad, weights: { v1: 100 } }
+"#;
+
+/// Users of one replica: predictions, each followed by its true label, to that replica.
+fn labelled_traffic(
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tag: usize,
+) -> std::thread::JoinHandle<()> {
+    let rows = common::iris_rows("iris-all.csv");
+    std::thread::spawn(move || {
+        let mut sent = 0usize;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 100_000 {
+            let (row, label) = &rows[sent % rows.len()];
+            let id = format!("r{tag}-{sent}");
+            let body = json!({ "instances": [row] }).to_string();
+            let r = Request::post("/v1/models/iris/predict", body)
+                .header("x-request-id", &id)
+                .send(addr);
+            assert_eq!(r.status, 200, "{}", r.text());
+            let fb = json!({"request_id": id, "label": label}).to_string();
+            Request::post("/v1/feedback", fb).send(addr);
+            sent += 1;
+        }
+    })
+}
+
+fn candidate_requests(node: &Rollgate) -> f64 {
+    let m = common::metrics::scrape(node.data);
+    m.sum(
+        "rollgate_requests_total",
+        &[("service", "iris"), ("version", "bad")],
+    )
+}
+
+/// A bad canary behind three replicas, each taking a third of the traffic, is judged on all
+/// of it: the incident report counts more candidate requests than the leader served itself.
+#[test]
+fn a_bad_canary_across_replicas_is_rolled_back_on_the_fleets_traffic() {
+    let pg = Postgres::start();
+    let url = pg.url().to_owned();
+    let nodes: Vec<Rollgate> = (0..3)
+        .map(|i| {
+            let id = format!("replica-{i}");
+            Rollgate::start_with_args(JUDGED, &["--store", &url, "--replica-id", &id])
+        })
+        .collect();
+    let mut lead = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        lead = leader(&nodes);
+        lead.is_some()
+    }));
+    let lead = lead.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let users: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| labelled_traffic(n.data, std::sync::Arc::clone(&stop), i))
+        .collect();
+    let plan = "steps:\n  - canary: {steps: [30, 60], hold: 30s, analysis: quality}\n";
+    let r = nodes[lead].admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let done = nodes[lead].wait_phase("iris", &["promoted", "rolled_back", "aborted"], 90);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for u in users {
+        u.join().expect("every prediction answered");
+    }
+    assert_eq!(done["phase"], "rolled_back", "{done:#}");
+    let judged = done["report"]["candidate"]["requests"].as_u64().unwrap() as f64;
+    let own = candidate_requests(&nodes[lead]);
+    let fleet: f64 = nodes.iter().map(candidate_requests).sum();
+    println!("the bad canary was judged on {judged} requests: the leader served {own}, the fleet {fleet}");
+    assert!(
+        judged > own,
+        "judged on {judged}, the leader alone served {own}"
+    );
+    assert!(
+        judged <= fleet,
+        "judged on {judged}, more than the fleet's {fleet}"
+    );
+}

@@ -45,6 +45,46 @@ impl VersionWindow {
     pub fn all_errors(&self) -> ErrorCounts {
         self.errors.plus(&self.shadow.errors)
     }
+
+    /// The counts of two windows of one version measured apart (two replicas' shares of the
+    /// same traffic), added field by field; samples are pooled and percentiles recomputed
+    /// from them. A version is warm only if both parts say so.
+    pub fn plus(&self, other: &VersionWindow) -> VersionWindow {
+        let mut classes = self.output_histogram.clone();
+        classes.resize(classes.len().max(other.output_histogram.len()), 0);
+        for (c, o) in classes.iter_mut().zip(&other.output_histogram) {
+            *c += o;
+        }
+        let samples = [
+            self.latency.samples_ms.as_slice(),
+            &other.latency.samples_ms,
+        ]
+        .concat();
+        VersionWindow {
+            requests: self.requests + other.requests,
+            errors: self.errors.plus(&other.errors),
+            latency: LatencySummary::from_samples(samples),
+            labelled: Labelled {
+                correct: self.labelled.correct + other.labelled.correct,
+                total: self.labelled.total + other.labelled.total,
+                sum_abs_error: self.labelled.sum_abs_error + other.labelled.sum_abs_error,
+                sum_sq_error: self.labelled.sum_sq_error + other.labelled.sum_sq_error,
+                n: self.labelled.n + other.labelled.n,
+            },
+            rewards: Rewards {
+                n: self.rewards.n + other.rewards.n,
+                sum: self.rewards.sum + other.rewards.sum,
+                sum_sq: self.rewards.sum_sq + other.rewards.sum_sq,
+            },
+            invalid_predictions: self.invalid_predictions + other.invalid_predictions,
+            output_histogram: classes,
+            shadow: self.shadow.plus(&other.shadow),
+            warmup: Warmup {
+                warm: self.warmup.warm && other.warmup.warm,
+                warmup_requests: self.warmup.warmup_requests + other.warmup.warmup_requests,
+            },
+        }
+    }
 }
 
 /// Failed requests by cause.
@@ -188,6 +228,27 @@ pub struct ShadowPairs {
     pub correctness: PairedCorrectness,
 }
 
+impl ShadowPairs {
+    /// Two replicas' pairs together.
+    pub fn plus(&self, other: &ShadowPairs) -> ShadowPairs {
+        let (a, b) = (&self.correctness, &other.correctness);
+        ShadowPairs {
+            requests: self.requests + other.requests,
+            errors: self.errors.plus(&other.errors),
+            n: self.n + other.n,
+            disagreements: self.disagreements + other.disagreements,
+            sum_abs_diff: self.sum_abs_diff + other.sum_abs_diff,
+            latency_pairs_ms: [self.latency_pairs_ms.as_slice(), &other.latency_pairs_ms].concat(),
+            correctness: PairedCorrectness {
+                both: a.both + b.both,
+                stable_only: a.stable_only + b.stable_only,
+                candidate_only: a.candidate_only + b.candidate_only,
+                neither: a.neither + b.neither,
+            },
+        }
+    }
+}
+
 /// Labelled mirrored pairs tallied by which version was right.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -217,4 +278,53 @@ pub struct Warmup {
     pub warm: bool,
     /// Requests served during warm-up, excluded from every other field.
     pub warmup_requests: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(requests: u64, model_errors: u64, latencies: &[f64], classes: &[u64]) -> VersionWindow {
+        VersionWindow {
+            requests,
+            errors: ErrorCounts {
+                model: model_errors,
+                ..ErrorCounts::default()
+            },
+            latency: LatencySummary::from_samples(latencies.to_vec()),
+            labelled: Labelled {
+                correct: requests / 2,
+                total: requests,
+                ..Labelled::default()
+            },
+            output_histogram: classes.to_vec(),
+            warmup: Warmup {
+                warm: true,
+                warmup_requests: 0,
+            },
+            ..VersionWindow::default()
+        }
+    }
+
+    #[test]
+    fn two_replicas_windows_add_up_to_the_fleets() {
+        let a = part(10, 1, &[1.0, 2.0], &[3, 7]);
+        let b = part(30, 5, &[3.0, 4.0, 5.0], &[10, 10, 10]);
+        let sum = a.plus(&b);
+        assert_eq!(sum.requests, 40);
+        assert_eq!(sum.errors.model, 6);
+        assert_eq!((sum.labelled.correct, sum.labelled.total), (20, 40));
+        assert_eq!(sum.output_histogram, vec![13, 17, 10]);
+        assert_eq!(sum.latency.samples_ms.len(), 5);
+        assert_eq!(sum.latency.p50_ms, 3.0);
+        assert!(sum.warmup.warm);
+        assert_eq!(VersionWindow::default().plus(&a).requests, a.requests);
+    }
+
+    #[test]
+    fn a_fleet_is_warm_only_if_every_part_is() {
+        let warm = part(1, 0, &[], &[]);
+        let cold = VersionWindow::default();
+        assert!(!warm.plus(&cold).warmup.warm);
+    }
 }

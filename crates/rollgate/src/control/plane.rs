@@ -215,6 +215,23 @@ impl ControlPlane {
         Ok(fence)
     }
 
+    /// Publishes this replica's per-version counters for the controller's fleet windows.
+    pub(crate) async fn publish_windows(
+        &self,
+        replica: &str,
+        windows: &[(String, String, String)],
+    ) -> Result<(), StoreError> {
+        self.store.publish_windows(replica, windows).await
+    }
+
+    /// Every replica's last published counters for a service's versions.
+    pub(crate) async fn fleet_windows(
+        &self,
+        service: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.store.fleet_windows(service).await
+    }
+
     /// Gives the controller lease up (shutting down), so another replica takes over at once.
     pub(crate) async fn release_lease(&self, replica: &str) -> Result<(), StoreError> {
         self.store.release_lease(replica).await

@@ -10,16 +10,16 @@ use rollgate_core::analysis::window::{
 };
 use std::sync::Arc;
 
-/// Every cumulative counter a window is the difference of.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Every cumulative counter a window is the difference of. Serde: replicas publish theirs.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Totals {
-    requests: u64,
-    errors: [u64; 5],
-    labelled: Labelled,
-    rewards: Rewards,
-    invalid: u64,
-    classes: Vec<u64>,
-    shadow: ShadowPairs,
+    pub(crate) requests: u64,
+    pub(crate) errors: [u64; 5],
+    pub(crate) labelled: Labelled,
+    pub(crate) rewards: Rewards,
+    pub(crate) invalid: u64,
+    pub(crate) classes: Vec<u64>,
+    pub(crate) shadow: ShadowPairs,
 }
 
 /// Windows from the in-process [`Recorder`].
@@ -109,7 +109,7 @@ pub(crate) fn totals(s: &VersionStats) -> Totals {
     }
 }
 
-fn difference(now: &Totals, start: &Totals) -> VersionWindow {
+pub(crate) fn difference(now: &Totals, start: &Totals) -> VersionWindow {
     let e = |k: ErrorKind| now.errors[k as usize].saturating_sub(start.errors[k as usize]);
     let (sn, ss) = (&now.shadow, &start.shadow);
     let classes = now

@@ -2,6 +2,7 @@
 //! of an analysis, behind one trait so that the judge does not care whether they were counted
 //! in this process or queried from a Prometheus server that scrapes other proxies too.
 
+pub(crate) mod fleet;
 pub(crate) mod local;
 pub(crate) mod prometheus;
 
@@ -17,6 +18,9 @@ pub(crate) struct Mark {
     pub(crate) at_ms: u64,
     /// Counters at that moment, for sources that count themselves.
     pub(crate) totals: Option<local::Totals>,
+    /// Each replica's counters at that moment, by replica, with the incarnation they belong
+    /// to (a replica restarted since counts from zero again).
+    pub(crate) fleet: Option<fleet::Baseline>,
 }
 
 impl Mark {
@@ -26,6 +30,7 @@ impl Mark {
             at: std::time::Instant::now(),
             at_ms: crate::store::now_ms().max(0) as u64,
             totals: None,
+            fleet: None,
         }
     }
 }

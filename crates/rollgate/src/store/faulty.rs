@@ -71,6 +71,19 @@ impl Store for Faulty {
     async fn release_lease(&self, holder: &str) -> Result<(), StoreError> {
         self.inner.release_lease(holder).await
     }
+    async fn publish_windows(
+        &self,
+        replica: &str,
+        windows: &[(String, String, String)],
+    ) -> Result<(), StoreError> {
+        self.inner.publish_windows(replica, windows).await
+    }
+    async fn fleet_windows(
+        &self,
+        service: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.inner.fleet_windows(service).await
+    }
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
         self.inner.put_blob(bytes).await
     }

@@ -191,6 +191,17 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Fence>, StoreError>;
     /// Gives the lease up (a replica shutting down), so another takes over at once.
     async fn release_lease(&self, holder: &str) -> Result<(), StoreError>;
+    /// Replaces what `replica` measured for each version (`(service, version, document)`).
+    async fn publish_windows(
+        &self,
+        replica: &str,
+        windows: &[(String, String, String)],
+    ) -> Result<(), StoreError>;
+    /// What every replica last published for `service`: `(replica, version, document)`.
+    async fn fleet_windows(
+        &self,
+        service: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Stores model bytes under their sha256 (idempotent) and returns it.
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError>;
     /// The bytes of a stored model.

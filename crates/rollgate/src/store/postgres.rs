@@ -226,6 +226,44 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn publish_windows(
+        &self,
+        replica: &str,
+        windows: &[(String, String, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (service, version, doc) in windows {
+            sqlx::query(
+                "INSERT INTO fleet_windows (replica, service, version, doc, at_ms) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (replica, service, version) DO UPDATE SET doc = excluded.doc,
+                 at_ms = excluded.at_ms",
+            )
+            .bind(replica)
+            .bind(service)
+            .bind(version)
+            .bind(doc)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fleet_windows(
+        &self,
+        service: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT replica, version, doc FROM fleet_windows WHERE service = $1 ORDER BY replica, version")
+            .bind(service)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("replica"), r.get("version"), r.get("doc")))
+            .collect())
+    }
+
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
         let sha256 = digest(bytes);
         sqlx::query(

@@ -24,6 +24,11 @@ const SQLITE: &[Source] = &[
         "controller lease",
         include_str!("migrations/sqlite/0002_controller_lease.sql"),
     ),
+    (
+        3,
+        "fleet windows",
+        include_str!("migrations/sqlite/0003_fleet_windows.sql"),
+    ),
 ];
 
 /// The shared store's migrations.
@@ -38,6 +43,11 @@ const POSTGRES: &[Source] = &[
         2,
         "controller lease",
         include_str!("migrations/postgres/0002_controller_lease.sql"),
+    ),
+    (
+        3,
+        "fleet windows",
+        include_str!("migrations/postgres/0003_fleet_windows.sql"),
     ),
 ];
 
@@ -72,4 +82,34 @@ pub(crate) fn sqlite() -> Migrator {
 #[cfg(feature = "postgres")]
 pub(crate) fn postgres() -> Migrator {
     migrator(POSTGRES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every migration file of an engine is compiled in, numbered as its file name says.
+    fn listed_as_on_disk(engine: &str, sources: &[Source]) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/store/migrations")
+            .join(engine);
+        let mut on_disk: Vec<i64> = std::fs::read_dir(&dir)
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|name| name[..4].parse().expect("a numbered file"))
+            .collect();
+        on_disk.sort_unstable();
+        let listed: Vec<i64> = sources.iter().map(|s| s.0).collect();
+        assert_eq!(
+            listed, on_disk,
+            "{engine}: listed migrations differ from the files"
+        );
+    }
+
+    #[test]
+    fn every_migration_file_is_listed() {
+        listed_as_on_disk("sqlite", SQLITE);
+        #[cfg(feature = "postgres")]
+        listed_as_on_disk("postgres", POSTGRES);
+    }
 }

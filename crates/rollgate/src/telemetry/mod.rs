@@ -7,7 +7,7 @@
 mod exposition;
 mod histogram;
 mod outcomes;
-mod recent;
+pub(crate) mod recent;
 mod shadow;
 
 pub(crate) use exposition::{Exposition, WeightSource};
