@@ -214,9 +214,10 @@ pub(crate) async fn start(
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
     let shared = !matches!(opened, Opened::Embedded(_));
-    let mut background = follow_shared_store(&opened, &plane)
+    let mut background: Vec<AbortOnDrop> = follow_shared_store(&opened, &plane)
         .into_iter()
-        .collect::<Vec<_>>();
+        .chain(relay_feedback(&opened, &plane, &gateway, replica))
+        .collect();
     let source = metric_source(&config, &recorder, &plane, shared).await;
     let controller: Slot = Arc::new(arc_swap::ArcSwapOption::empty());
     let leader = if shared {
@@ -301,6 +302,31 @@ fn follow_shared_store(opened: &Opened, plane: &Arc<ControlPlane>) -> Option<Abo
         Opened::Postgres(pg) => {
             let feed = crate::store::postgres::feed::PgFeed::new(pg.pool().clone());
             let task = follow::follow(Arc::clone(plane), feed, follow::POLL);
+            Some(AbortOnDrop(tokio::spawn(task)))
+        }
+    }
+}
+
+/// On a shared store, relays feedback between replicas (see `feedback::relay`).
+fn relay_feedback(
+    opened: &Opened,
+    plane: &Arc<ControlPlane>,
+    gateway: &Arc<gateway::Gateway>,
+    replica: &Replica,
+) -> Option<AbortOnDrop> {
+    match opened {
+        Opened::Embedded(_) => None,
+        #[cfg(feature = "postgres")]
+        Opened::Postgres(pg) => {
+            use crate::store::postgres::{feed::PgFeed, FEEDBACK_CHANNEL};
+            let feed = PgFeed::on(pg.pool().clone(), FEEDBACK_CHANNEL);
+            let (relay, task) = crate::feedback::relay::start(
+                Arc::clone(plane),
+                Arc::clone(gateway),
+                replica.id.clone(),
+                feed,
+            );
+            let _ = gateway.relay.set(relay);
             Some(AbortOnDrop(tokio::spawn(task)))
         }
     }

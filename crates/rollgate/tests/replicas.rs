@@ -463,3 +463,47 @@ fn a_bad_canary_across_replicas_is_rolled_back_on_the_fleets_traffic() {
         "judged on {judged}, more than the fleet's {fleet}"
     );
 }
+
+/// Feedback posted to a replica that did not answer the request reaches the one that did,
+/// which credits the answering version once however often the label is sent.
+#[test]
+fn feedback_posted_to_another_replica_is_credited_once() {
+    let pg = Postgres::start();
+    let nodes = replicas(&pg, 3);
+    let body = json!({ "instances": [[5.1, 3.5, 1.4, 0.2]] }).to_string();
+    let r = Request::post("/v1/models/iris/predict", body)
+        .header("x-request-id", "asked-on-a")
+        .send(nodes[0].data);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let version = r.version();
+
+    let label = json!({"request_id": "asked-on-a", "label": 0}).to_string();
+    let first = Request::post("/v1/feedback", label.clone()).send(nodes[1].data);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.json()["version"], version.as_str());
+    assert_eq!(first.json()["duplicate"], false);
+    for node in [&nodes[2], &nodes[1], &nodes[0]] {
+        let again = Request::post("/v1/feedback", label.clone()).send(node.data);
+        assert_eq!(again.status, 200, "{}", again.text());
+        assert_eq!(again.json()["duplicate"], true, "credited once");
+    }
+    let labelled = |n: &Rollgate| {
+        common::metrics::scrape(n.data).sum(
+            "rollgate_labelled_predictions_total",
+            &[("service", "iris"), ("version", version.as_str())],
+        )
+    };
+    assert_eq!(
+        labelled(&nodes[0]),
+        1.0,
+        "the answering replica counted one label"
+    );
+    assert_eq!(labelled(&nodes[1]) + labelled(&nodes[2]), 0.0);
+
+    let unknown = json!({"request_id": "never-asked", "label": 0}).to_string();
+    let r = Request::post("/v1/feedback", unknown).send(nodes[2].data);
+    assert_eq!(
+        (r.status, r.error_code()),
+        (404, "unknown_request".to_owned())
+    );
+}

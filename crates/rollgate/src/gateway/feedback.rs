@@ -23,32 +23,68 @@ struct Feedback {
 }
 
 /// Joins one piece of feedback. A second label (or reward) for the same request is accepted
-/// and ignored, so a client may retry safely.
+/// and ignored, so a client may retry safely. A request this replica never answered may have
+/// been answered by another replica of a shared store: the feedback is relayed to it.
 pub(super) async fn receive(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     match join(&gw, &body) {
         Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
+        Err(Refused::NotHere(e)) => match gw.relay.get() {
+            Some(relay) => match relay.forward(&body).await {
+                Some((status, answer)) => relayed(status, answer),
+                None => e.into_response(),
+            },
+            None => e.into_response(),
+        },
+        Err(Refused::Bad(e)) => e.into_response(),
     }
 }
 
-fn join(gw: &Gateway, body: &[u8]) -> Result<Value, ApiError> {
+/// Why feedback was not joined here.
+pub(crate) enum Refused {
+    /// This replica holds no record of the request (another may).
+    NotHere(ApiError),
+    /// The feedback itself is wrong, or the record expired.
+    Bad(ApiError),
+}
+
+/// Joins feedback relayed from another replica: `Some((status, answer))` when this replica
+/// answered the request, `None` when it did not.
+pub(crate) fn join_relayed(gw: &Gateway, body: &[u8]) -> Option<(u16, String)> {
+    match join(gw, body) {
+        Ok(v) => Some((200, v.to_string())),
+        Err(Refused::NotHere(_)) => None,
+        Err(Refused::Bad(e)) => {
+            let doc = json!({"error": {"code": e.code, "message": e.message}});
+            Some((e.status.as_u16(), doc.to_string()))
+        }
+    }
+}
+
+fn relayed(status: u16, answer: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::from_str::<Value>(&answer).unwrap_or(Value::Null);
+    (status, Json(body)).into_response()
+}
+
+fn join(gw: &Gateway, body: &[u8]) -> Result<Value, Refused> {
+    let bad = Refused::Bad;
     let fb: Feedback = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
+        bad(ApiError::bad_request(
             "bad_json",
             format!("expected {{\"request_id\": \"...\", \"label\": ...}} or {{\"request_id\", \"reward\": 1}}: {e}"),
-        )
+        ))
     })?;
     if fb.label.is_none() && fb.reward.is_none() {
-        return Err(ApiError::bad_request(
+        return Err(bad(ApiError::bad_request(
             "bad_feedback",
             "give a `label` or a `reward`",
-        ));
+        )));
     }
     if fb.reward.is_some_and(|r| !r.is_finite()) {
-        return Err(ApiError::bad_request(
+        return Err(bad(ApiError::bad_request(
             "bad_feedback",
             "`reward` must be a finite number",
-        ));
+        )));
     }
     let classes = |service: &str| {
         gw.snapshot()
@@ -62,8 +98,11 @@ fn join(gw: &Gateway, body: &[u8]) -> Result<Value, ApiError> {
         .ledger
         .with(&fb.request_id, now, |r| apply(r, &fb, &classes(&r.service)));
     match found {
-        Ok(result) => result,
-        Err(missing) => Err(not_found(&fb.request_id, missing)),
+        Ok(result) => result.map_err(bad),
+        Err(missing @ Missing::Unknown) => {
+            Err(Refused::NotHere(not_found(&fb.request_id, missing)))
+        }
+        Err(missing) => Err(bad(not_found(&fb.request_id, missing))),
     }
 }
 

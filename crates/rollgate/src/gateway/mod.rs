@@ -10,7 +10,7 @@ pub(crate) mod deadline;
 mod dispatch;
 pub(crate) mod error;
 mod facts;
-mod feedback;
+pub(crate) mod feedback;
 mod mirror;
 pub(crate) mod oip;
 pub(crate) mod port;
@@ -49,6 +49,8 @@ pub(crate) struct Gateway {
     /// Set on SIGTERM: readiness fails from then on while requests are still served, so load
     /// balancers stop sending before the ports close.
     draining: std::sync::atomic::AtomicBool,
+    /// On a shared store, where feedback for requests other replicas answered goes.
+    pub(crate) relay: std::sync::OnceLock<crate::feedback::relay::Relay>,
 }
 
 impl Gateway {
@@ -68,6 +70,7 @@ impl Gateway {
             mirror_slots: Arc::new(Semaphore::new(MIRROR_SLOTS)),
             ledger,
             draining: std::sync::atomic::AtomicBool::new(false),
+            relay: std::sync::OnceLock::new(),
         }
     }
 

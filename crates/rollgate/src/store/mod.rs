@@ -197,6 +197,19 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         replica: &str,
         windows: &[(String, String, String)],
     ) -> Result<(), StoreError>;
+    /// Holds feedback this replica could not join (another answered the request) for the
+    /// others to take; returns its id. On PostgreSQL the other replicas are notified.
+    async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError>;
+    /// The answer to forwarded feedback, once a replica took it: `(status, JSON answer)`.
+    async fn feedback_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError>;
+    /// Forwarded feedback no replica has taken yet, newer than `max_age`; older held feedback
+    /// is deleted.
+    async fn pending_feedback(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+    /// Answers forwarded feedback (once: a second answer is ignored).
+    async fn answer_feedback(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError>;
     /// What every replica last published for `service`: `(replica, version, document)`.
     async fn fleet_windows(
         &self,

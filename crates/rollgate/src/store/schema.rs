@@ -29,6 +29,11 @@ const SQLITE: &[Source] = &[
         "fleet windows",
         include_str!("migrations/sqlite/0003_fleet_windows.sql"),
     ),
+    (
+        4,
+        "feedback inbox",
+        include_str!("migrations/sqlite/0004_feedback_inbox.sql"),
+    ),
 ];
 
 /// The shared store's migrations.
@@ -48,6 +53,11 @@ const POSTGRES: &[Source] = &[
         3,
         "fleet windows",
         include_str!("migrations/postgres/0003_fleet_windows.sql"),
+    ),
+    (
+        4,
+        "feedback inbox",
+        include_str!("migrations/postgres/0004_feedback_inbox.sql"),
     ),
 ];
 

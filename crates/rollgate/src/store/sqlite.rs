@@ -238,6 +238,65 @@ impl Store for SqliteStore {
             .collect())
     }
 
+    async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO feedback_inbox (body, from_replica, created_at) VALUES (?, ?, ?)
+             RETURNING id",
+        )
+        .bind(body)
+        .bind(from)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn feedback_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT status, answer FROM feedback_inbox WHERE id = ? AND answer IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get::<i32, _>("status") as u16, r.get("answer"))))
+    }
+
+    async fn pending_feedback(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let oldest = now_ms() - max_age.as_millis() as i64;
+        sqlx::query("DELETE FROM feedback_inbox WHERE created_at < ?")
+            .bind(oldest - 60_000)
+            .execute(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT id, body FROM feedback_inbox WHERE answer IS NULL AND created_at >= ?
+             ORDER BY id",
+        )
+        .bind(oldest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get("id"), r.get("body")))
+            .collect())
+    }
+
+    async fn answer_feedback(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE feedback_inbox SET status = ?, answer = ? WHERE id = ? AND answer IS NULL",
+        )
+        .bind(i32::from(status))
+        .bind(answer)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
         let sha256 = digest(bytes);
         sqlx::query("INSERT INTO blobs (sha256, bytes, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING")

@@ -16,14 +16,21 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Wakes its owner when the shared store may hold something newer than what it has.
 pub(crate) struct PgFeed {
     pool: PgPool,
+    channel: &'static str,
     listener: Option<PgListener>,
 }
 
 impl PgFeed {
-    /// A feed that connects on its first use.
+    /// A feed of committed changes that connects on its first use.
     pub(crate) fn new(pool: PgPool) -> Self {
+        Self::on(pool, CHANNEL)
+    }
+
+    /// A feed of another channel's notifications.
+    pub(crate) fn on(pool: PgPool, channel: &'static str) -> Self {
         Self {
             pool,
+            channel,
             listener: None,
         }
     }
@@ -36,7 +43,7 @@ impl crate::store::ChangeFeed for PgFeed {
     async fn changed(&mut self) {
         loop {
             let Some(listener) = self.listener.as_mut() else {
-                match listen(&self.pool).await {
+                match listen(&self.pool, self.channel).await {
                     Ok(listener) => {
                         self.listener = Some(listener);
                         return;
@@ -66,8 +73,8 @@ impl crate::store::ChangeFeed for PgFeed {
     }
 }
 
-async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen(channel).await?;
     Ok(listener)
 }
