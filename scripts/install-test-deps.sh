@@ -7,6 +7,7 @@
 #   - chromium, chromium-driver (Debian): the dashboard is tested in real headless Chromium;
 #   - postgresql (Debian): the shared store and the replica tests run on throwaway clusters
 #     (scripts/postgres.sh), and psql inspects them;
+#   - nginx (Debian): the load balancer in front of the replicas in the replica tests;
 #   - kubectl (Debian): renders the Kubernetes manifests offline (scripts/check-kubernetes.sh).
 set -euo pipefail
 
@@ -32,7 +33,7 @@ pip_install() {
 }
 
 cd "$(dirname "$0")/.."
-apt_install prometheus chromium chromium-driver fonts-liberation postgresql postgresql-client
+apt_install prometheus chromium chromium-driver fonts-liberation postgresql postgresql-client nginx
 # kubectl's package may come from a repository other than Debian's; scripts/check-kubernetes.sh
 # says clearly when it is missing.
 apt_install kubectl || echo "kubectl could not be installed: the Kubernetes check will fail" >&2

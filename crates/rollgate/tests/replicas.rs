@@ -257,16 +257,29 @@ struct Load {
 
 impl Load {
     fn start(nodes: &[Rollgate]) -> Self {
-        let addrs: Vec<_> = nodes.iter().map(|n| n.data).collect();
+        Self::over(nodes.iter().map(|n| n.data).collect())
+    }
+
+    /// Predictions through one address (a load balancer).
+    fn through(addr: std::net::SocketAddr) -> Self {
+        Self::over(vec![addr])
+    }
+
+    fn over(addrs: Vec<std::net::SocketAddr>) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let (mut sent, mut failed) = (0, Vec::new());
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 let addr = addrs[sent % addrs.len()];
-                let r = predict(addr, "iris", &[[5.1, 3.5, 1.4, 0.2]]);
-                if r.status != 200 {
-                    failed.push(format!("{addr}: {} {}", r.status, r.text()));
+                let request = Request::post(
+                    "/v1/models/iris/predict",
+                    r#"{"instances":[[5.1,3.5,1.4,0.2]]}"#,
+                );
+                match request.try_send(addr) {
+                    Ok(r) if r.status == 200 => {}
+                    Ok(r) => failed.push(format!("{addr}: {} {}", r.status, r.text())),
+                    Err(e) => failed.push(format!("{addr}: {e}")),
                 }
                 sent += 1;
                 std::thread::sleep(Duration::from_millis(5));
@@ -505,5 +518,106 @@ fn feedback_posted_to_another_replica_is_credited_once() {
     assert_eq!(
         (r.status, r.error_code()),
         (404, "unknown_request".to_owned())
+    );
+}
+
+/// A replica serving on a fixed data port (the balancer's configuration names it), so a
+/// replacement can take the place of the one it replaces.
+fn replica_on(pg: &Postgres, id: &str, data: std::net::SocketAddr, extra: &[&str]) -> Rollgate {
+    let dir = common::TempDir::new();
+    let config = dir.write("rollgate.yaml", CONFIG);
+    let mut cmd = common::command();
+    cmd.arg("serve")
+        .args([
+            "--listen",
+            &data.to_string(),
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(config)
+        .args(["--store", pg.url(), "--replica-id", id])
+        .args(extra);
+    Rollgate::from_command_in(cmd, dir)
+}
+
+fn fixed_ports(n: usize) -> Vec<std::net::SocketAddr> {
+    (0..n)
+        .map(|_| std::net::SocketAddr::from(([127, 0, 0, 1], common::closed_port())))
+        .collect()
+}
+
+/// Each replica in turn is stopped (SIGTERM, with a drain) and replaced while clients send
+/// predictions through nginx: not one request fails.
+#[test]
+fn a_rolling_restart_behind_a_load_balancer_fails_no_request() {
+    let pg = Postgres::start();
+    let ports = fixed_ports(3);
+    let mut nodes: Vec<Rollgate> = (0..3)
+        .map(|i| replica_on(&pg, &format!("r{i}"), ports[i], &["--drain", "1s"]))
+        .collect();
+    let lb = common::balancer::Balancer::start(&ports);
+    let load = Load::through(lb.addr);
+    for i in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        nodes[i].wait_for_signal_handlers();
+        nodes[i].signal("TERM");
+        let status = nodes[i].wait_exit(Duration::from_secs(20));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "{}",
+            nodes[i].stderr()
+        );
+        nodes[i] = replica_on(&pg, &format!("r{i}-new"), ports[i], &["--drain", "1s"]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (sent, failed) = load.finish();
+    println!(
+        "rolling restart of 3 replicas: {sent} predictions through nginx, {} failed",
+        failed.len()
+    );
+    assert!(sent > 200, "only {sent} predictions");
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+}
+
+/// kill -9 of the leader under load through nginx: nginx moves on to the other replicas (a
+/// refused connection is retried), so no request fails, and another replica takes the lease.
+#[test]
+fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
+    let pg = Postgres::start();
+    let ports = fixed_ports(3);
+    let nodes: Vec<Rollgate> = (0..3)
+        .map(|i| replica_on(&pg, &format!("r{i}"), ports[i], &["--lease", "3s"]))
+        .collect();
+    let mut lead = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        lead = leader(&nodes);
+        lead.is_some()
+    }));
+    let lb = common::balancer::Balancer::start(&ports);
+    let load = Load::through(lb.addr);
+    std::thread::sleep(Duration::from_millis(500));
+    nodes[lead.unwrap()].signal("KILL");
+    let mut next = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        next = leader(&nodes);
+        next.is_some_and(|n| Some(n) != lead)
+    }));
+    std::thread::sleep(Duration::from_millis(500));
+    let (sent, failed) = load.finish();
+    assert!(sent > 200, "only {sent} predictions");
+    assert!(
+        failed.is_empty(),
+        "{} of {sent} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
     );
 }

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod balancer;
 pub(crate) mod faulty;
 pub(crate) mod http;
 pub(crate) mod load;

@@ -68,6 +68,11 @@ impl Rollgate {
         Self::spawn(cmd, None, None)
     }
 
+    /// Runs a `serve` command a test built itself, keeping `dir` as long as the process.
+    pub(crate) fn from_command_in(cmd: Command, dir: TempDir) -> Self {
+        Self::spawn(cmd, None, Some(dir))
+    }
+
     fn spawn(mut cmd: Command, log: Option<PathBuf>, dir: Option<TempDir>) -> Self {
         let mut child = cmd.spawn().expect("spawn rollgate");
         let stderr = Arc::new(Mutex::new(String::new()));
