@@ -10,6 +10,7 @@ mod controller;
 mod feedback;
 mod gateway;
 mod metrics_source;
+mod relay;
 mod serve;
 mod store;
 mod telemetry;

@@ -214,10 +214,13 @@ pub(crate) async fn start(
         tracing::info!(service = %svc.name, route = %svc.route, "service loaded");
     }
     let shared = !matches!(opened, Opened::Embedded(_));
-    let mut background: Vec<AbortOnDrop> = follow_shared_store(&opened, &plane)
-        .into_iter()
-        .chain(relay_feedback(&opened, &plane, &gateway, replica))
-        .collect();
+    let mut background: Vec<AbortOnDrop> =
+        follow_shared_store(&opened, &plane).into_iter().collect();
+    let (relay, outbox) = crate::relay::channel();
+    let relay = shared.then_some(relay);
+    if let Some(r) = &relay {
+        let _ = gateway.relay.set(r.clone());
+    }
     let source = metric_source(&config, &recorder, &plane, shared).await;
     let controller: Slot = Arc::new(arc_swap::ArcSwapOption::empty());
     let leader = if shared {
@@ -237,6 +240,7 @@ pub(crate) async fn start(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (data, data_addr) = workers::bind(config.data_addr, data_workers)?;
     tracing::info!(addr = %data_addr, workers = data_workers, "data port listening");
+    let relay_gateway = Arc::clone(&gateway);
     let data_app = gateway::routes(Arc::clone(&gateway));
     let limits = conn::HttpLimits::of(&config);
     let data_task = workers::spawn(data, data_app, limits, stop_rx.clone())?;
@@ -248,7 +252,15 @@ pub(crate) async fn start(
         controller,
         recorder,
         default_service: config.default_service.as_str().into(),
+        relay,
     };
+    background.extend(relay_requests(
+        &opened,
+        &admin,
+        &relay_gateway,
+        replica,
+        outbox,
+    ));
     let admin_app = admin_routes(admin, &config, token);
     let admin_task = spawn_server(listener, admin_app, limits, stop_rx);
     Ok(Running {
@@ -307,26 +319,32 @@ fn follow_shared_store(opened: &Opened, plane: &Arc<ControlPlane>) -> Option<Abo
     }
 }
 
-/// On a shared store, relays feedback between replicas (see `feedback::relay`).
-fn relay_feedback(
+/// On a shared store, relays requests between replicas (see `relay`): feedback to the
+/// replica that answered, rollout calls to the one running the controller.
+fn relay_requests(
     opened: &Opened,
-    plane: &Arc<ControlPlane>,
+    admin: &Admin,
     gateway: &Arc<gateway::Gateway>,
     replica: &Replica,
+    outbox: crate::relay::Outbox,
 ) -> Option<AbortOnDrop> {
     match opened {
         Opened::Embedded(_) => None,
         #[cfg(feature = "postgres")]
         Opened::Postgres(pg) => {
-            use crate::store::postgres::{feed::PgFeed, FEEDBACK_CHANNEL};
-            let feed = PgFeed::on(pg.pool().clone(), FEEDBACK_CHANNEL);
-            let (relay, task) = crate::feedback::relay::start(
-                Arc::clone(plane),
-                Arc::clone(gateway),
+            use crate::store::postgres::{feed::PgFeed, RELAY_CHANNEL};
+            let feed = PgFeed::on(pg.pool().clone(), RELAY_CHANNEL);
+            let answerers: Vec<Arc<dyn crate::relay::Answerer>> = vec![
+                Arc::new(gateway::feedback::RelayedFeedback(Arc::clone(gateway))),
+                Arc::new(crate::control::rollout::RelayedRollouts(admin.clone())),
+            ];
+            let task = crate::relay::run(
+                Arc::clone(&admin.plane),
                 replica.id.clone(),
+                outbox,
+                answerers,
                 feed,
             );
-            let _ = gateway.relay.set(relay);
             Some(AbortOnDrop(tokio::spawn(task)))
         }
     }

@@ -21,23 +21,23 @@ pub(crate) struct Admin {
     /// The rollout controller when this replica runs it (always on the embedded store; on a
     /// shared store, while it holds the controller lease).
     pub(crate) controller: crate::controller::lease::Slot,
+    /// On a shared store, how rollout calls reach the replica running the controller.
+    pub(crate) relay: Option<crate::relay::Relay>,
     /// The per-version statistics the service views show (read-only).
     pub(crate) recorder: Arc<crate::telemetry::Recorder>,
     pub(crate) default_service: Arc<str>,
 }
 
 impl Admin {
-    /// The rollout controller, or 503 on a replica that does not hold the lease.
-    pub(crate) fn controller(&self) -> Result<Arc<crate::controller::Controller>, ApiError> {
-        self.controller.load_full().ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "not_leader",
-                "this replica does not run the rollout controller: send rollout requests to the \
-                 replica holding the controller lease (see `leases` in the store), or retry in \
-                 a few seconds if it is changing hands",
-            )
-        })
+    /// 503: no replica runs the rollout controller just now (the lease is changing hands,
+    /// or the store is unreachable).
+    pub(crate) fn no_controller() -> ApiError {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no_controller",
+            "no replica answered for the rollout controller (the controller lease may be \
+             changing hands, or the store is unreachable): retry in a few seconds",
+        )
     }
 
     /// Tells the controller, if it runs here, that an operator changed a route by hand.

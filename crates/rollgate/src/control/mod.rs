@@ -9,7 +9,7 @@ mod flags;
 pub(crate) mod follow;
 pub(crate) mod loader;
 pub(crate) mod plane;
-mod rollout;
+pub(crate) mod rollout;
 pub(crate) mod seed;
 mod upload;
 pub(crate) mod view;

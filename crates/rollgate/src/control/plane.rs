@@ -232,35 +232,38 @@ impl ControlPlane {
         self.store.fleet_windows(service).await
     }
 
-    /// Holds feedback for the other replicas (see `feedback::relay`).
-    pub(crate) async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError> {
-        self.store.forward_feedback(from, body).await
+    /// Holds a request for the other replicas (see `relay`).
+    pub(crate) async fn relay_put(
+        &self,
+        kind: &str,
+        from: &str,
+        body: &str,
+    ) -> Result<i64, StoreError> {
+        self.store.relay_put(kind, from, body).await
     }
 
-    /// The answer to forwarded feedback, once a replica took it.
-    pub(crate) async fn feedback_answer(
-        &self,
-        id: i64,
-    ) -> Result<Option<(u16, String)>, StoreError> {
-        self.store.feedback_answer(id).await
+    /// The answer to a relayed request, once a replica took it.
+    pub(crate) async fn relay_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
+        self.store.relay_answer(id).await
     }
 
-    /// Forwarded feedback not taken yet.
-    pub(crate) async fn pending_feedback(
+    /// Relayed requests of a kind not answered yet.
+    pub(crate) async fn relay_pending(
         &self,
+        kind: &str,
         max_age: std::time::Duration,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.store.pending_feedback(max_age).await
+        self.store.relay_pending(kind, max_age).await
     }
 
-    /// Answers forwarded feedback this replica joined.
-    pub(crate) async fn answer_feedback(
+    /// Answers a relayed request.
+    pub(crate) async fn relay_reply(
         &self,
         id: i64,
         status: u16,
         answer: &str,
     ) -> Result<(), StoreError> {
-        self.store.answer_feedback(id, status, answer).await
+        self.store.relay_reply(id, status, answer).await
     }
 
     /// Gives the controller lease up (shutting down), so another replica takes over at once.

@@ -1,14 +1,19 @@
 //! The rollout endpoints: start a rollout from a plan, read it, and the operator verbs.
 
 use super::admin::Admin;
-use crate::controller::{RolloutError, Verb};
+use crate::controller::{Controller, RolloutError, Verb};
 use crate::gateway::error::ApiError;
+use crate::relay::{Answerer, Kind};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
 
 impl From<RolloutError> for ApiError {
     fn from(e: RolloutError) -> Self {
@@ -37,14 +42,92 @@ impl From<RolloutError> for ApiError {
     }
 }
 
+/// A rollout API call, as the replica running the controller carries it out: made there
+/// directly, or relayed to it by another replica.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub(crate) enum Call {
+    View { service: String },
+    Begin { service: String, plan: String },
+    Act { service: String, verb: Verb },
+}
+
+/// How long a replica waits for the leader to carry a relayed call out.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Carries a call out on the controller running here, or relays it to the replica where it
+/// runs.
+async fn call(admin: &Admin, call: Call) -> Result<Response, ApiError> {
+    if let Some(controller) = admin.controller.load_full() {
+        let (status, body) = carry_out(admin, &controller, call).await?;
+        return Ok((status, Json(body)).into_response());
+    }
+    let Some(relay) = &admin.relay else {
+        return Err(Admin::no_controller());
+    };
+    let body = serde_json::to_string(&call)
+        .map_err(|e| ApiError::bad_request("bad_call", e.to_string()))?;
+    match relay.forward(Kind::Rollout, body, WAIT).await {
+        Some((status, answer)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let body = serde_json::from_str::<Value>(&answer).unwrap_or(Value::Null);
+            Ok((status, Json(body)).into_response())
+        }
+        None => Err(Admin::no_controller()),
+    }
+}
+
+async fn carry_out(
+    admin: &Admin,
+    controller: &Arc<Controller>,
+    call: Call,
+) -> Result<(StatusCode, Value), ApiError> {
+    match call {
+        Call::View { service } => {
+            admin.plane.service(&service).await?;
+            let view = controller.view(&service).await;
+            Ok((StatusCode::OK, json!({ "rollout": view })))
+        }
+        Call::Begin { service, plan } => {
+            let view = controller.begin(&service, &plan).await?;
+            Ok((StatusCode::CREATED, json!({ "rollout": view })))
+        }
+        Call::Act { service, verb } => {
+            admin.plane.service(&service).await?;
+            let view = controller.act(&service, verb).await?;
+            Ok((StatusCode::OK, json!({ "rollout": view })))
+        }
+    }
+}
+
+/// Carries out rollout calls relayed by the other replicas, while the controller runs here.
+pub(crate) struct RelayedRollouts(pub(crate) Admin);
+
+#[async_trait::async_trait]
+impl Answerer for RelayedRollouts {
+    fn kind(&self) -> Kind {
+        Kind::Rollout
+    }
+
+    async fn answer(&self, body: &str) -> Option<(u16, String)> {
+        let controller = self.0.controller.load_full()?;
+        let answer = match serde_json::from_str::<Call>(body) {
+            Ok(call) => carry_out(&self.0, &controller, call).await,
+            Err(e) => Err(ApiError::bad_request("bad_call", e.to_string())),
+        };
+        Some(match answer {
+            Ok((status, body)) => (status.as_u16(), body.to_string()),
+            Err(e) => (e.status.as_u16(), e.document().to_string()),
+        })
+    }
+}
+
 /// `GET /api/v1/services/{service}/rollout`: the latest rollout, or `null`.
 pub(super) async fn get(
     State(admin): State<Admin>,
     Path(service): Path<String>,
 ) -> Result<Response, ApiError> {
-    admin.plane.service(&service).await?;
-    let view = admin.controller()?.view(&service).await;
-    Ok(Json(json!({ "rollout": view })).into_response())
+    call(&admin, Call::View { service }).await
 }
 
 /// `POST /api/v1/services/{service}/rollout` with a YAML (or JSON) plan as the body.
@@ -53,10 +136,10 @@ pub(super) async fn begin(
     Path(service): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("bad_plan", "the plan must be UTF-8 YAML"))?;
-    let view = admin.controller()?.begin(&service, text).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "rollout": view }))).into_response())
+    let plan = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("bad_plan", "the plan must be UTF-8 YAML"))?
+        .to_owned();
+    call(&admin, Call::Begin { service, plan }).await
 }
 
 /// `POST /api/v1/services/{service}/rollout/{pause|resume|approve|abort|promote}`.
@@ -78,7 +161,5 @@ pub(super) async fn act(
             ))
         }
     };
-    admin.plane.service(&service).await?;
-    let view = admin.controller()?.act(&service, verb).await?;
-    Ok(Json(json!({ "rollout": view })).into_response())
+    call(&admin, Call::Act { service, verb }).await
 }

@@ -163,7 +163,8 @@ impl Run {
 }
 
 /// Operator verbs on a rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Verb {
     Pause,
     Resume,

@@ -7,7 +7,6 @@
 //! shadow candidate that answered the same request in the background, if any) is credited.
 
 mod ledger;
-pub(crate) mod relay;
 
 pub(crate) use ledger::{Ledger, Missing, Record};
 

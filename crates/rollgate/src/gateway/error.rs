@@ -45,10 +45,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "unknown_service", message)
     }
 
+    /// Rollgate's JSON error document.
+    pub(crate) fn document(&self) -> serde_json::Value {
+        json!({"error": {"code": self.code, "message": self.message}})
+    }
+
     /// The answer in the given style.
     pub(crate) fn respond(self, style: ErrorStyle) -> Response {
         let body = match style {
-            ErrorStyle::Rollgate => json!({"error": {"code": self.code, "message": self.message}}),
+            ErrorStyle::Rollgate => self.document(),
             ErrorStyle::OpenInference => json!({"error": self.message}),
         };
         (self.status, Json(body)).into_response()

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::Gateway;
 use crate::feedback::{credit, Credit, Missing, Record};
+use crate::relay::{Answerer, Kind};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,7 +30,7 @@ pub(super) async fn receive(State(gw): State<Arc<Gateway>>, body: Bytes) -> Resp
     match join(&gw, &body) {
         Ok(v) => Json(v).into_response(),
         Err(Refused::NotHere(e)) => match gw.relay.get() {
-            Some(relay) => match relay.forward(&body).await {
+            Some(relay) => match relay.forward(Kind::Feedback, text(&body), WAIT).await {
                 Some((status, answer)) => relayed(status, answer),
                 None => e.into_response(),
             },
@@ -47,16 +48,33 @@ pub(crate) enum Refused {
     Bad(ApiError),
 }
 
-/// Joins feedback relayed from another replica: `Some((status, answer))` when this replica
-/// answered the request, `None` when it did not.
-pub(crate) fn join_relayed(gw: &Gateway, body: &[u8]) -> Option<(u16, String)> {
+/// How long a replica waits for the one that answered the request.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+/// Joins feedback relayed from other replicas.
+pub(crate) struct RelayedFeedback(pub(crate) Arc<Gateway>);
+
+#[async_trait::async_trait]
+impl Answerer for RelayedFeedback {
+    fn kind(&self) -> Kind {
+        Kind::Feedback
+    }
+
+    /// `Some((status, answer))` when this replica answered the request, `None` when not.
+    async fn answer(&self, body: &str) -> Option<(u16, String)> {
+        join_relayed(&self.0, body.as_bytes())
+    }
+}
+
+fn join_relayed(gw: &Gateway, body: &[u8]) -> Option<(u16, String)> {
     match join(gw, body) {
         Ok(v) => Some((200, v.to_string())),
         Err(Refused::NotHere(_)) => None,
-        Err(Refused::Bad(e)) => {
-            let doc = json!({"error": {"code": e.code, "message": e.message}});
-            Some((e.status.as_u16(), doc.to_string()))
-        }
+        Err(Refused::Bad(e)) => Some((e.status.as_u16(), e.document().to_string())),
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) struct Gateway {
     /// balancers stop sending before the ports close.
     draining: std::sync::atomic::AtomicBool,
     /// On a shared store, where feedback for requests other replicas answered goes.
-    pub(crate) relay: std::sync::OnceLock<crate::feedback::relay::Relay>,
+    pub(crate) relay: std::sync::OnceLock<crate::relay::Relay>,
 }
 
 impl Gateway {

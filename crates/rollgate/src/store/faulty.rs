@@ -84,20 +84,21 @@ impl Store for Faulty {
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.inner.fleet_windows(service).await
     }
-    async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError> {
-        self.inner.forward_feedback(from, body).await
+    async fn relay_put(&self, kind: &str, from: &str, body: &str) -> Result<i64, StoreError> {
+        self.inner.relay_put(kind, from, body).await
     }
-    async fn feedback_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
-        self.inner.feedback_answer(id).await
+    async fn relay_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
+        self.inner.relay_answer(id).await
     }
-    async fn pending_feedback(
+    async fn relay_pending(
         &self,
+        kind: &str,
         max_age: std::time::Duration,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.inner.pending_feedback(max_age).await
+        self.inner.relay_pending(kind, max_age).await
     }
-    async fn answer_feedback(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
-        self.inner.answer_feedback(id, status, answer).await
+    async fn relay_reply(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
+        self.inner.relay_reply(id, status, answer).await
     }
     async fn put_blob(&self, bytes: &[u8]) -> Result<BlobInfo, StoreError> {
         self.inner.put_blob(bytes).await

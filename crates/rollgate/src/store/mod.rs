@@ -197,19 +197,20 @@ pub(crate) trait Store: Send + Sync + std::fmt::Debug {
         replica: &str,
         windows: &[(String, String, String)],
     ) -> Result<(), StoreError>;
-    /// Holds feedback this replica could not join (another answered the request) for the
-    /// others to take; returns its id. On PostgreSQL the other replicas are notified.
-    async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError>;
-    /// The answer to forwarded feedback, once a replica took it: `(status, JSON answer)`.
-    async fn feedback_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError>;
-    /// Forwarded feedback no replica has taken yet, newer than `max_age`; older held feedback
-    /// is deleted.
-    async fn pending_feedback(
+    /// Holds a request of `kind` this replica cannot answer itself for the others to take;
+    /// returns its id. On PostgreSQL the other replicas are notified.
+    async fn relay_put(&self, kind: &str, from: &str, body: &str) -> Result<i64, StoreError>;
+    /// The answer to a relayed request, once a replica took it: `(status, JSON answer)`.
+    async fn relay_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError>;
+    /// Relayed requests of `kind` no replica has answered yet, newer than `max_age`; older
+    /// ones are deleted.
+    async fn relay_pending(
         &self,
+        kind: &str,
         max_age: std::time::Duration,
     ) -> Result<Vec<(i64, String)>, StoreError>;
-    /// Answers forwarded feedback (once: a second answer is ignored).
-    async fn answer_feedback(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError>;
+    /// Answers a relayed request (once: a second answer is ignored).
+    async fn relay_reply(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError>;
     /// What every replica last published for `service`: `(replica, version, document)`.
     async fn fleet_windows(
         &self,

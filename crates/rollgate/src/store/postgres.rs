@@ -15,8 +15,8 @@ use std::time::Duration;
 
 pub(crate) mod feed;
 
-/// The channel forwarded feedback is announced on.
-pub(crate) const FEEDBACK_CHANNEL: &str = "rollgate_feedback";
+/// The channel relayed requests are announced on.
+pub(crate) const RELAY_CHANNEL: &str = "rollgate_relay";
 
 /// How long a caller waits for a pooled connection before the store reports itself
 /// unavailable: a control write during an outage answers 503 quickly instead of hanging.
@@ -267,28 +267,29 @@ impl Store for PgStore {
             .collect())
     }
 
-    async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError> {
+    async fn relay_put(&self, kind: &str, from: &str, body: &str) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO feedback_inbox (body, from_replica, created_at) VALUES ($1, $2, $3)
-             RETURNING id",
+            "INSERT INTO relay_inbox (kind, body, from_replica, created_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )
+        .bind(kind)
         .bind(body)
         .bind(from)
         .bind(now_ms())
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("SELECT pg_notify($1, '')")
-            .bind(FEEDBACK_CHANNEL)
+            .bind(RELAY_CHANNEL)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    async fn feedback_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
+    async fn relay_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT status, answer FROM feedback_inbox WHERE id = $1 AND answer IS NOT NULL",
+            "SELECT status, answer FROM relay_inbox WHERE id = $1 AND answer IS NOT NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -296,20 +297,22 @@ impl Store for PgStore {
         Ok(row.map(|r| (r.get::<i32, _>("status") as u16, r.get("answer"))))
     }
 
-    async fn pending_feedback(
+    async fn relay_pending(
         &self,
+        kind: &str,
         max_age: std::time::Duration,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let oldest = now_ms() - max_age.as_millis() as i64;
-        sqlx::query("DELETE FROM feedback_inbox WHERE created_at < $1")
+        sqlx::query("DELETE FROM relay_inbox WHERE created_at < $1")
             .bind(oldest - 60_000)
             .execute(&self.pool)
             .await?;
         let rows = sqlx::query(
-            "SELECT id, body FROM feedback_inbox WHERE answer IS NULL AND created_at >= $1
-             ORDER BY id",
+            "SELECT id, body FROM relay_inbox WHERE answer IS NULL AND created_at >= $1
+             AND kind = $2 ORDER BY id",
         )
         .bind(oldest)
+        .bind(kind)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -318,9 +321,9 @@ impl Store for PgStore {
             .collect())
     }
 
-    async fn answer_feedback(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
+    async fn relay_reply(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE feedback_inbox SET status = $1, answer = $2 WHERE id = $3 AND answer IS NULL",
+            "UPDATE relay_inbox SET status = $1, answer = $2 WHERE id = $3 AND answer IS NULL",
         )
         .bind(i32::from(status))
         .bind(answer)

@@ -31,8 +31,8 @@ const SQLITE: &[Source] = &[
     ),
     (
         4,
-        "feedback inbox",
-        include_str!("migrations/sqlite/0004_feedback_inbox.sql"),
+        "relay inbox",
+        include_str!("migrations/sqlite/0004_relay_inbox.sql"),
     ),
 ];
 
@@ -56,8 +56,8 @@ const POSTGRES: &[Source] = &[
     ),
     (
         4,
-        "feedback inbox",
-        include_str!("migrations/postgres/0004_feedback_inbox.sql"),
+        "relay inbox",
+        include_str!("migrations/postgres/0004_relay_inbox.sql"),
     ),
 ];
 

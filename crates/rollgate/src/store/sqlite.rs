@@ -238,12 +238,13 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn forward_feedback(&self, from: &str, body: &str) -> Result<i64, StoreError> {
+    async fn relay_put(&self, kind: &str, from: &str, body: &str) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO feedback_inbox (body, from_replica, created_at) VALUES (?, ?, ?)
-             RETURNING id",
+            "INSERT INTO relay_inbox (kind, body, from_replica, created_at)
+             VALUES (?, ?, ?, ?) RETURNING id",
         )
+        .bind(kind)
         .bind(body)
         .bind(from)
         .bind(now_ms())
@@ -253,9 +254,9 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn feedback_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
+    async fn relay_answer(&self, id: i64) -> Result<Option<(u16, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT status, answer FROM feedback_inbox WHERE id = ? AND answer IS NOT NULL",
+            "SELECT status, answer FROM relay_inbox WHERE id = ? AND answer IS NOT NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -263,20 +264,22 @@ impl Store for SqliteStore {
         Ok(row.map(|r| (r.get::<i32, _>("status") as u16, r.get("answer"))))
     }
 
-    async fn pending_feedback(
+    async fn relay_pending(
         &self,
+        kind: &str,
         max_age: std::time::Duration,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let oldest = now_ms() - max_age.as_millis() as i64;
-        sqlx::query("DELETE FROM feedback_inbox WHERE created_at < ?")
+        sqlx::query("DELETE FROM relay_inbox WHERE created_at < ?")
             .bind(oldest - 60_000)
             .execute(&self.pool)
             .await?;
         let rows = sqlx::query(
-            "SELECT id, body FROM feedback_inbox WHERE answer IS NULL AND created_at >= ?
-             ORDER BY id",
+            "SELECT id, body FROM relay_inbox WHERE answer IS NULL AND created_at >= ?
+             AND kind = ? ORDER BY id",
         )
         .bind(oldest)
+        .bind(kind)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -285,9 +288,9 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn answer_feedback(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
+    async fn relay_reply(&self, id: i64, status: u16, answer: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE feedback_inbox SET status = ?, answer = ? WHERE id = ? AND answer IS NULL",
+            "UPDATE relay_inbox SET status = ?, answer = ? WHERE id = ? AND answer IS NULL",
         )
         .bind(i32::from(status))
         .bind(answer)
