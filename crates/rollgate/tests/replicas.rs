@@ -628,3 +628,45 @@ fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
         &failed[..failed.len().min(5)]
     );
 }
+
+/// An operator's manual ratio, set on a replica that does not run the controller, pauses the
+/// rollout there as it would on the leader, and the operator's ratio is kept.
+#[test]
+fn a_manual_change_on_another_replica_pauses_the_rollout() {
+    let pg = Postgres::start();
+    let nodes = replicas(&pg, 2);
+    let mut lead = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        lead = leader(&pg);
+        lead.is_some()
+    }));
+    let other = 1 - lead.unwrap();
+    let plan = "steps:\n  - canary: {steps: [10, 50], hold: 1h}\n";
+    let r = nodes[other].admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(eventually(Duration::from_secs(10), || weight(
+        &nodes[other],
+        "v2"
+    ) == 10));
+    set_ratio(&nodes[other], 0.3);
+    let paused = nodes[other].wait_phase("iris", &["paused"], 10);
+    assert!(
+        paused["phase_detail"]
+            .to_string()
+            .contains("set-canary-ratio"),
+        "{paused:#}"
+    );
+    assert!(eventually(Duration::from_secs(5), || weight(
+        &nodes[lead.unwrap()],
+        "v2"
+    ) == 30));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        weight(&nodes[other], "v2"),
+        30,
+        "the operator's ratio is kept"
+    );
+}

@@ -40,11 +40,9 @@ impl Admin {
         )
     }
 
-    /// Tells the controller, if it runs here, that an operator changed a route by hand.
+    /// Tells the controller, wherever it runs, that an operator changed a route by hand.
     pub(crate) async fn intervened(&self, service: &str, verb: &str) {
-        if let Some(controller) = self.controller.load_full() {
-            controller.intervened(service, verb).await;
-        }
+        super::rollout::intervened(self, service, verb).await;
     }
 }
 

@@ -47,13 +47,46 @@ impl From<RolloutError> for ApiError {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "snake_case")]
 pub(crate) enum Call {
-    View { service: String },
-    Begin { service: String, plan: String },
-    Act { service: String, verb: Verb },
+    View {
+        service: String,
+    },
+    Begin {
+        service: String,
+        plan: String,
+    },
+    Act {
+        service: String,
+        verb: Verb,
+    },
+    /// An operator changed the route by hand (a seed verb) on another replica.
+    Intervened {
+        service: String,
+        verb: String,
+    },
 }
 
 /// How long a replica waits for the leader to carry a relayed call out.
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Tells the controller, wherever it runs, that an operator changed a service's route by
+/// hand, so a rollout in progress stops driving it.
+pub(crate) async fn intervened(admin: &Admin, service: &str, verb: &str) {
+    let call = Call::Intervened {
+        service: service.to_owned(),
+        verb: verb.to_owned(),
+    };
+    if let Some(controller) = admin.controller.load_full() {
+        let _ = carry_out(admin, &controller, call).await;
+    } else if let (Some(relay), Ok(body)) = (&admin.relay, serde_json::to_string(&call)) {
+        if relay.forward(Kind::Rollout, body, WAIT).await.is_none() {
+            tracing::warn!(
+                service,
+                verb,
+                "the rollout controller was not told of a manual change"
+            );
+        }
+    }
+}
 
 /// Carries a call out on the controller running here, or relays it to the replica where it
 /// runs.
@@ -96,6 +129,10 @@ async fn carry_out(
             admin.plane.service(&service).await?;
             let view = controller.act(&service, verb).await?;
             Ok((StatusCode::OK, json!({ "rollout": view })))
+        }
+        Call::Intervened { service, verb } => {
+            controller.intervened(&service, &verb).await;
+            Ok((StatusCode::OK, json!({})))
         }
     }
 }
