@@ -19,6 +19,7 @@ are then not valid), 0 otherwise. Standard library only, so it runs wherever run
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import sys
@@ -517,12 +518,59 @@ def section_callgrind(run: Run) -> list[str]:
     return out
 
 
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def numbers(text: str | None) -> list[float]:
+    return [float(line) for line in (text or "").split() if line.strip()]
+
+
+def section_replicas(run: Run) -> list[str]:
+    out = ["### Replicas: three on PostgreSQL behind nginx", ""]
+    one, lb = run.wrk("replicas-one"), run.wrk("replicas-lb")
+    if one and lb:
+        out += [
+            "| target | req/s |",
+            "|---|---|",
+            f"| one replica, direct | {one[0].rps:,.0f} |",
+            f"| three replicas through nginx | {lb[0].rps:,.0f} |",
+            f"| ratio | {fmt(ratio(lb[0].rps, one[0].rps))} |",
+            "",
+        ]
+    delays = numbers(run.text("replicas-propagation.txt"))
+    if delays:
+        p99 = quantile(delays, 0.99)
+        out.append(
+            f"- Route change reaching both other replicas, {len(delays)} changes: "
+            f"p50 {quantile(delays, 0.5):.1f} ms, p99 {p99:.1f} ms "
+            f"(goal p99 ≤ 100 ms: {goal_met(p99, '<=', 100.0)})"
+        )
+    version = numbers(run.text("replicas-version.txt"))
+    if version:
+        out.append(
+            f"- A new model version uploaded to one replica, loaded and listed by both others: "
+            f"{version[0]:.0f} ms (goal ≤ 1 s plus load time)"
+        )
+    failover = numbers(run.text("replicas-failover.txt"))
+    if failover:
+        out.append(
+            f"- kill -9 of the leader to a new lease holder: {failover[0]:.1f} s "
+            f"(lease {run.settings.get('REPLICA_LEASE', '3s')})"
+        )
+    return out + [""]
+
+
 SECTIONS = {
     "proxy": section_proxy,
     "onnx": section_onnx,
     "shadow": section_shadow,
     "memory": section_memory,
     "callgrind": section_callgrind,
+    "replicas": section_replicas,
 }
 
 

@@ -9,7 +9,9 @@
 #
 # Env knobs (defaults in brackets):
 #   SECTIONS ["proxy onnx shadow memory"]  which sections to run, in this order; "callgrind"
-#                       (instructions per request under valgrind) runs only when named
+#                       (instructions per request under valgrind) and "replicas" (three
+#                       replicas on a throwaway PostgreSQL behind nginx) run only when named
+#   REPLICA_CHANGES [200]  REPLICA_LEASE [3s]  the replicas section's route changes and lease
 #   CG_REQUESTS [5000]  CG_CONNS [4]  the callgrind section's measured load
 #   DURATION [10]       seconds per measurement (each wrk and each oha run)
 #   WARMUP [2]          seconds of unmeasured wrk load before each target
@@ -40,6 +42,7 @@ export SHADOW_ROUNDS=${SHADOW_ROUNDS:-8} PROXY_ROUNDS=${PROXY_ROUNDS:-3}
 export MEMORY_MODELS=${MEMORY_MODELS:-2 20} PEER_WORKERS=${PEER_WORKERS:-$(nproc)}
 export WRK_THREADS=${WRK_THREADS:-2} WRK_CONNS=${WRK_CONNS:-32} OHA_CONNS=${OHA_CONNS:-32}
 export CG_REQUESTS=${CG_REQUESTS:-5000} CG_CONNS=${CG_CONNS:-4} SKIP_ROLLGATE=${SKIP_ROLLGATE:-0}
+export REPLICA_CHANGES=${REPLICA_CHANGES:-200} REPLICA_LEASE=${REPLICA_LEASE:-3s}
 ROLLGATE_BIN=${ROLLGATE_BIN:-target/release/rollgate}
 ROLLGATE_CONFIG=${ROLLGATE_CONFIG:-bench/rollgate-bench.yaml}
 ROLLGATE_READY_TIMEOUT=${ROLLGATE_READY_TIMEOUT:-60}
@@ -213,7 +216,7 @@ write_run_json() {
 import json, os, sys
 keys = "SECTIONS DURATION WARMUP RATE ONNX_RATE SHADOW_RATE SHADOW_DELAY_MS SHADOW_ROUNDS \
 PROXY_ROUNDS MEMORY_MODELS PEER_WORKERS WRK_THREADS WRK_CONNS OHA_CONNS CG_REQUESTS CG_CONNS \
-SKIP_ROLLGATE".split()
+SKIP_ROLLGATE REPLICA_CHANGES REPLICA_LEASE".split()
 doc = {k: os.environ[k] for k in keys}
 doc.update(started=os.environ["STARTED"], load_at_start=os.environ["LOAD_AT_START"],
            load_log=sys.argv[1:],
@@ -228,11 +231,12 @@ main() {
   cd "$REPO_ROOT"
   local s port
   for s in $SECTIONS; do
-    [[ $s =~ ^(proxy|onnx|shadow|memory|callgrind)$ ]] || die "unknown section '$s' (proxy onnx shadow memory callgrind)"
+    [[ $s =~ ^(proxy|onnx|shadow|memory|callgrind|replicas)$ ]] || die "unknown section '$s' (proxy onnx shadow memory callgrind replicas)"
   done
   require_tools
   for port in $UPSTREAM_A_PORT $PEER_PORT $ROLLGATE_PORT $ROLLGATE_ADMIN_PORT $UPSTREAM_B_PORT \
-    $SLOW_PORT $FASTAPI_PORT $MEM_PORT $MEM_ADMIN_PORT $CG_PEER_PORT $CG_RG_PORT $CG_RG_ADMIN_PORT; do
+    $SLOW_PORT $FASTAPI_PORT $MEM_PORT $MEM_ADMIN_PORT $CG_PEER_PORT $CG_RG_PORT $CG_RG_ADMIN_PORT \
+    $LB_PORT "${REPLICA_PORTS[@]}" "${REPLICA_ADMIN_PORTS[@]}"; do
     check_port_free "$port"
   done
   # Other work on the box skews every row: record how busy it was.

@@ -110,3 +110,77 @@ section_callgrind() {
   callgrind_measure onnx "http://127.0.0.1:$CG_RG_PORT/v1/models/iris/predict" "$rpid" 2
   stop_pid "$rpid"
 }
+
+# ---------------------------------------------------------------- replicas
+# Three replicas on a throwaway PostgreSQL behind an nginx balancer: proxy throughput through
+# the balancer against one replica alone, how fast a route change and a new model version
+# reach every replica, and how long the controller is leaderless after kill -9 of its replica.
+REPLICA_PORTS=(18031 18033 18035) REPLICA_ADMIN_PORTS=(18032 18034 18036) LB_PORT=18030
+REPLICA_PIDS=()
+
+start_replica() {
+  local i=$1
+  (cd "$REPO_ROOT" && exec "$ROLLGATE_BIN" serve --config "$ROLLGATE_CONFIG" \
+      --data-dir "$WORK/replica-$i-data" --listen "127.0.0.1:${REPLICA_PORTS[$i]}" \
+      --admin-listen "127.0.0.1:${REPLICA_ADMIN_PORTS[$i]}" --store "$PG_URL" \
+      --replica-id "r$i" --lease "${REPLICA_LEASE:-3s}") \
+    >"$WORK/logs/replica-$i-stdout.log" 2>"$WORK/logs/replica-$i-stderr.log" &
+  REPLICA_PIDS[i]=$!
+  PIDS+=("$!")
+  wait_http "replica r$i" GET "http://127.0.0.1:${REPLICA_PORTS[$i]}/v2/health/ready" 200 "$!" \
+    "$ROLLGATE_READY_TIMEOUT"
+}
+
+write_lb_conf() {
+  cat >"$WORK/lb.conf" <<CONF
+worker_processes auto;
+pid $WORK/lb.pid;
+events { worker_connections 4096; }
+http {
+$(nginx_http_common lb)
+    upstream replicas {
+        server 127.0.0.1:${REPLICA_PORTS[0]} max_fails=0;
+        server 127.0.0.1:${REPLICA_PORTS[1]} max_fails=0;
+        server 127.0.0.1:${REPLICA_PORTS[2]} max_fails=0;
+        keepalive 64;
+    }
+    server {
+        listen 127.0.0.1:$LB_PORT;
+        location / {
+            proxy_pass http://replicas;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_next_upstream error timeout non_idempotent;
+        }
+    }
+}
+CONF
+}
+
+section_replicas() {
+  skipped replicas && return 0
+  PG_DIR=$WORK/pg
+  PG_URL=$(bash "$REPO_ROOT/scripts/postgres.sh" start "$PG_DIR")
+  local i admins=() pairs=()
+  for i in 0 1 2; do start_replica "$i"; done
+  write_lb_conf
+  start_nginx lb
+  local one=http://127.0.0.1:${REPLICA_PORTS[0]}/v1/models/bench/predict
+  local lb=http://127.0.0.1:$LB_PORT/v1/models/bench/predict
+  probe "$one"
+  probe "$lb"
+  measure_max "$one" replicas-one "${REPLICA_PIDS[0]}"
+  measure_max "$lb" replicas-lb
+  for i in 0 1 2; do
+    admins+=("http://127.0.0.1:${REPLICA_ADMIN_PORTS[$i]}")
+    pairs+=("r$i=${REPLICA_PIDS[$i]}")
+  done
+  python3 "$BENCH_DIR/replicas_probe.py" propagation "${REPLICA_CHANGES:-200}" "${admins[@]}" \
+    >"$WORK/raw/replicas-propagation.txt"
+  python3 "$BENCH_DIR/replicas_probe.py" version "$REPO_ROOT/models/iris-v2.onnx" "${admins[@]}" \
+    >"$WORK/raw/replicas-version.txt"
+  python3 "$BENCH_DIR/replicas_probe.py" failover "$PG_URL" "${pairs[@]}" \
+    >"$WORK/raw/replicas-failover.txt"
+  log "replicas: $(wc -l <"$WORK/raw/replicas-propagation.txt") changes timed, failover $(cat "$WORK/raw/replicas-failover.txt") s"
+  bash "$REPO_ROOT/scripts/postgres.sh" kill "$PG_DIR" || true
+}

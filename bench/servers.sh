@@ -198,7 +198,7 @@ start_rollgate_instance() {
 
 start_servers() {
   local need_rg=0
-  if wants proxy || wants shadow || wants callgrind; then
+  if wants proxy || wants shadow || wants callgrind || wants replicas; then
     start_upstream upstream-a "$UPSTREAM_A_PORT"
     start_upstream upstream-b "$UPSTREAM_B_PORT"
   fi

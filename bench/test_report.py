@@ -209,3 +209,28 @@ class Render(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Replicas(unittest.TestCase):
+    def test_propagation_percentiles_version_and_failover(self):
+        with tempfile.TemporaryDirectory() as d:
+            fx = Fixture(Path(d))
+            settings = dict(SETTINGS, SECTIONS="replicas", REPLICA_LEASE="3s")
+            (fx.raw / "run.json").write_text(json.dumps(settings))
+            fx.put("replicas-one-wrk.txt", wrk_line(10000, 50000))
+            fx.put("replicas-lb-wrk.txt", wrk_line(8000, 40000))
+            # 1..100 ms: p50 50, p99 99.
+            fx.put("replicas-propagation.txt", "\n".join(str(i) for i in range(100, 0, -1)))
+            fx.put("replicas-version.txt", "412.5\n")
+            fx.put("replicas-failover.txt", "3.04\n")
+            text, errors = report.render(fx.raw)
+        self.assertFalse(errors)
+        self.assertIn("| three replicas through nginx | 8,000 |", text)
+        self.assertIn("| ratio | 0.80 |", text)
+        self.assertIn("100 changes: p50 50.0 ms, p99 99.0 ms (goal p99 ≤ 100 ms: yes)", text)
+        self.assertIn("both others: 412 ms", text)
+        self.assertIn("a new lease holder: 3.0 s (lease 3s)", text)
+
+    def test_quantile_is_nearest_rank(self):
+        self.assertEqual(report.quantile([3.0, 1.0, 2.0], 0.5), 2.0)
+        self.assertEqual(report.quantile([5.0], 0.99), 5.0)
