@@ -595,8 +595,9 @@ fn a_rolling_restart_behind_a_load_balancer_fails_no_request() {
     );
 }
 
-/// kill -9 of the leader under load through nginx: nginx moves on to the other replicas (a
-/// refused connection is retried), so no request fails, and another replica takes the lease.
+/// kill -9 of the leader during a canary, under load through nginx: nginx moves on to the
+/// other replicas (a refused connection, or a prediction cut off, is retried), so no request
+/// fails; another replica takes the lease and the rollout finishes from the step it was at.
 #[test]
 fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
     let pg = Postgres::start();
@@ -609,15 +610,29 @@ fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
         lead = leader(&pg);
         lead.is_some()
     }));
+    let first = lead.unwrap();
+    let plan = "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n";
+    let r = nodes[first].admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let before = nodes[first].wait_phase("iris", &["paused"], 10);
     let lb = common::balancer::Balancer::start(&ports);
     let load = Load::through(lb.addr);
     std::thread::sleep(Duration::from_millis(500));
-    nodes[lead.unwrap()].signal("KILL");
+    nodes[first].signal("KILL");
     let mut next = None;
     assert!(eventually(Duration::from_secs(10), || {
         next = leader(&pg);
-        next.is_some_and(|n| Some(n) != lead)
+        next.is_some_and(|n| n != first)
     }));
+    let next = next.unwrap();
+    let resumed = nodes[next].wait_phase("iris", &["paused"], 10);
+    assert_eq!(resumed["step"], before["step"], "resumed at the same step");
+    let r = nodes[next].admin(Request::post("/api/v1/services/iris/rollout/approve", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    nodes[next].wait_phase("iris", &["promoted"], 20);
     std::thread::sleep(Duration::from_millis(500));
     let (sent, failed) = load.finish();
     assert!(sent > 200, "only {sent} predictions");
@@ -627,6 +642,8 @@ fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
         failed.len(),
         &failed[..failed.len().min(5)]
     );
+    let started = pg.sql("SELECT count(*) FROM events WHERE kind = 'rollout_started'");
+    assert_eq!(started, "1", "the rollout was started once");
 }
 
 /// An operator's manual ratio, set on a replica that does not run the controller, pauses the
