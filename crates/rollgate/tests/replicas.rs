@@ -51,6 +51,26 @@ fn leader(pg: &Postgres) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// Waits (bounded) for a replica to hold the controller lease; its number.
+fn wait_leader(pg: &Postgres) -> usize {
+    let mut lead = None;
+    let found = eventually(Duration::from_secs(15), || {
+        lead = leader(pg);
+        lead.is_some()
+    });
+    assert!(found, "no replica took the controller lease");
+    lead.unwrap()
+}
+
+/// Starts a rollout through `node` (relayed to the leader when it is another replica).
+fn begin(node: &Rollgate, plan: &str) {
+    let r = node.admin(
+        Request::post("/api/v1/services/iris/rollout", plan)
+            .header("content-type", "application/yaml"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
 fn weight(node: &Rollgate, version: &str) -> u64 {
     node.service()["versions"]
         .as_array()
@@ -304,6 +324,20 @@ impl Load {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.take().unwrap().join().unwrap()
     }
+
+    /// Stops the load and checks that more than `at_least` predictions went out and none
+    /// failed; how many went out.
+    fn finish_without_failures(self, at_least: usize) -> usize {
+        let (sent, failed) = self.finish();
+        assert!(sent > at_least, "only {sent} predictions");
+        assert!(
+            failed.is_empty(),
+            "{} of {sent} predictions failed: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(5)]
+        );
+        sent
+    }
 }
 
 /// PostgreSQL stopped for 10 s under load: no prediction fails, control writes answer 503
@@ -313,19 +347,11 @@ impl Load {
 fn with_postgres_down_replicas_keep_serving_and_refuse_control_writes() {
     let pg = Postgres::start();
     let nodes = replicas_with(&pg, 3, &["--lease", "3s"]);
-    let mut lead = None;
-    assert!(eventually(Duration::from_secs(10), || {
-        lead = leader(&pg);
-        lead.is_some()
-    }));
+    let lead = wait_leader(&pg);
     let plan = "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n";
-    let r = nodes[lead.unwrap()].admin(
-        Request::post("/api/v1/services/iris/rollout", plan)
-            .header("content-type", "application/yaml"),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    nodes[lead.unwrap()].wait_phase("iris", &["paused"], 10);
-    let before = revision(&nodes[lead.unwrap()]);
+    begin(&nodes[lead], plan);
+    nodes[lead].wait_phase("iris", &["paused"], 10);
+    let before = revision(&nodes[lead]);
     for node in &nodes {
         assert!(eventually(Duration::from_secs(10), || revision(node) == before));
     }
@@ -370,14 +396,7 @@ fn with_postgres_down_replicas_keep_serving_and_refuse_control_writes() {
             "a replica never caught up after the outage"
         );
     }
-    let (sent, failed) = load.finish();
-    assert!(sent > 500, "only {sent} predictions during the test");
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} predictions failed: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
+    load.finish_without_failures(500);
 }
 
 /// A canary with analysis: a template judging errors and accuracy from labels, fast ticks.
@@ -402,30 +421,6 @@ services:
     route: { stable: v1, candidate: bad, weights: { v1: 100 } }
 "#;
 
-/// Users of one replica: predictions, each followed by its true label, to that replica.
-fn labelled_traffic(
-    addr: std::net::SocketAddr,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    tag: usize,
-) -> std::thread::JoinHandle<()> {
-    let rows = common::iris_rows("iris-all.csv");
-    std::thread::spawn(move || {
-        let mut sent = 0usize;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) && sent < 100_000 {
-            let (row, label) = &rows[sent % rows.len()];
-            let id = format!("r{tag}-{sent}");
-            let body = json!({ "instances": [row] }).to_string();
-            let r = Request::post("/v1/models/iris/predict", body)
-                .header("x-request-id", &id)
-                .send(addr);
-            assert_eq!(r.status, 200, "{}", r.text());
-            let fb = json!({"request_id": id, "label": label}).to_string();
-            Request::post("/v1/feedback", fb).send(addr);
-            sent += 1;
-        }
-    })
-}
-
 fn candidate_requests(node: &Rollgate) -> f64 {
     let m = common::metrics::scrape(node.data);
     m.sum(
@@ -447,27 +442,16 @@ fn a_bad_canary_across_replicas_is_rolled_back_on_the_fleets_traffic() {
             Rollgate::start_with_args(JUDGED, &["--store", &url, "--replica-id", &id])
         })
         .collect();
-    let mut lead = None;
-    assert!(eventually(Duration::from_secs(10), || {
-        lead = leader(&pg);
-        lead.is_some()
-    }));
-    let lead = lead.unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lead = wait_leader(&pg);
     let users: Vec<_> = (0..3)
         .filter(|&i| i != lead)
-        .map(|i| labelled_traffic(nodes[i].data, std::sync::Arc::clone(&stop), i))
+        .map(|i| common::users::Traffic::start(nodes[i].data, &format!("r{i}")))
         .collect();
     let plan = "steps:\n  - canary: {steps: [30, 60], hold: 30s, analysis: quality}\n";
-    let r = nodes[lead].admin(
-        Request::post("/api/v1/services/iris/rollout", plan)
-            .header("content-type", "application/yaml"),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
+    begin(&nodes[lead], plan);
     let done = nodes[lead].wait_phase("iris", &["promoted", "rolled_back", "aborted"], 90);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for u in users {
-        u.join().expect("every prediction answered");
+        u.finish();
     }
     assert_eq!(done["phase"], "rolled_back", "{done:#}");
     let judged = done["report"]["candidate"]["requests"].as_u64().unwrap() as f64;
@@ -581,18 +565,8 @@ fn a_rolling_restart_behind_a_load_balancer_fails_no_request() {
         nodes[i] = replica_on(&pg, &format!("r{i}-new"), ports[i], &["--drain", "1s"]);
     }
     std::thread::sleep(Duration::from_millis(300));
-    let (sent, failed) = load.finish();
-    println!(
-        "rolling restart of 3 replicas: {sent} predictions through nginx, {} failed",
-        failed.len()
-    );
-    assert!(sent > 200, "only {sent} predictions");
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} failed: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
+    let sent = load.finish_without_failures(200);
+    println!("rolling restart of 3 replicas: {sent} predictions through nginx, none failed");
 }
 
 /// kill -9 of the leader during a canary, under load through nginx: nginx moves on to the
@@ -605,18 +579,9 @@ fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
     let nodes: Vec<Rollgate> = (0..3)
         .map(|i| replica_on(&pg, &format!("r{i}"), ports[i], &["--lease", "3s"]))
         .collect();
-    let mut lead = None;
-    assert!(eventually(Duration::from_secs(10), || {
-        lead = leader(&pg);
-        lead.is_some()
-    }));
-    let first = lead.unwrap();
+    let first = wait_leader(&pg);
     let plan = "steps:\n  - set_weight: \"25%\"\n  - pause: {}\n  - set_weight: \"60%\"\n";
-    let r = nodes[first].admin(
-        Request::post("/api/v1/services/iris/rollout", plan)
-            .header("content-type", "application/yaml"),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
+    begin(&nodes[first], plan);
     let before = nodes[first].wait_phase("iris", &["paused"], 10);
     let lb = common::balancer::Balancer::start(&ports);
     let load = Load::through(lb.addr);
@@ -634,14 +599,7 @@ fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
     assert_eq!(r.status, 200, "{}", r.text());
     nodes[next].wait_phase("iris", &["promoted"], 20);
     std::thread::sleep(Duration::from_millis(500));
-    let (sent, failed) = load.finish();
-    assert!(sent > 200, "only {sent} predictions");
-    assert!(
-        failed.is_empty(),
-        "{} of {sent} failed: {:?}",
-        failed.len(),
-        &failed[..failed.len().min(5)]
-    );
+    load.finish_without_failures(200);
     let started = pg.sql("SELECT count(*) FROM events WHERE kind = 'rollout_started'");
     assert_eq!(started, "1", "the rollout was started once");
 }
@@ -652,18 +610,10 @@ fn the_leader_killed_behind_a_load_balancer_fails_no_request() {
 fn a_manual_change_on_another_replica_pauses_the_rollout() {
     let pg = Postgres::start();
     let nodes = replicas(&pg, 2);
-    let mut lead = None;
-    assert!(eventually(Duration::from_secs(10), || {
-        lead = leader(&pg);
-        lead.is_some()
-    }));
-    let other = 1 - lead.unwrap();
+    let lead = wait_leader(&pg);
+    let other = 1 - lead;
     let plan = "steps:\n  - canary: {steps: [10, 50], hold: 1h}\n";
-    let r = nodes[other].admin(
-        Request::post("/api/v1/services/iris/rollout", plan)
-            .header("content-type", "application/yaml"),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
+    begin(&nodes[other], plan);
     assert!(eventually(Duration::from_secs(10), || weight(
         &nodes[other],
         "v2"
@@ -677,7 +627,7 @@ fn a_manual_change_on_another_replica_pauses_the_rollout() {
         "{paused:#}"
     );
     assert!(eventually(Duration::from_secs(5), || weight(
-        &nodes[lead.unwrap()],
+        &nodes[lead],
         "v2"
     ) == 30));
     std::thread::sleep(Duration::from_millis(500));

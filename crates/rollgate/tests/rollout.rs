@@ -9,13 +9,11 @@ mod common;
 
 use common::http::Request;
 use common::upstream::{Mode, Upstreams};
+use common::users::Traffic;
 use common::Rollgate;
 use common::{eventually, TempDir};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Fast ticks, a quality template judging accuracy from labels, and a webhook receiver.
@@ -55,60 +53,6 @@ fn start(dir: &TempDir, candidate: &str, webhook: Option<SocketAddr>) -> Rollgat
     Rollgate::on(dir, "gw.log", &["--config", path.to_str().unwrap()])
 }
 
-/// Users sending predictions and, right after, the true label of each: a bounded loop that
-/// stops when told to.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<u64>>,
-}
-
-impl Traffic {
-    fn start(addr: SocketAddr) -> Self {
-        let rows = common::iris_rows("iris-all.csv");
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut sent = 0u64;
-            while !flag.load(Ordering::Relaxed) && sent < 200_000 {
-                let (row, label) = &rows[sent as usize % rows.len()];
-                let id = format!("t-{sent}");
-                let body = json!({ "instances": [row] }).to_string();
-                let r = Request::post("/v1/models/iris/predict", body)
-                    .header("x-request-id", &id)
-                    .send(addr);
-                assert_eq!(r.status, 200, "{}", r.text());
-                let fb = json!({"request_id": id, "label": label}).to_string();
-                Request::post("/v1/feedback", fb).send(addr);
-                sent += 1;
-            }
-            sent
-        });
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Traffic {
-    /// Stops the users and returns how many requests they sent, all answered 200 (a failed
-    /// request panics the traffic thread, and that panic is re-raised here).
-    fn finish(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let t = self.thread.take().unwrap();
-        t.join().expect("every request under load succeeded")
-    }
-}
-
-impl Drop for Traffic {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn begin(node: &Rollgate, plan: &str) -> Value {
     let r = node.admin(
         Request::post("/api/v1/services/iris/rollout", plan)
@@ -136,7 +80,7 @@ const CANARY: &str = "steps:\n  - canary: {steps: [20, 50], hold: 2s, analysis: 
 fn a_canary_of_the_better_model_is_promoted() {
     let dir = TempDir::new();
     let node = start(&dir, "v2", None);
-    let _traffic = Traffic::start(node.data);
+    let _traffic = Traffic::start(node.data, "t");
     begin(&node, CANARY);
     let done = node.wait_phase("iris", &["promoted", "rolled_back", "aborted"], 90);
     assert_eq!(done["phase"], "promoted", "{done:#}");
@@ -153,7 +97,7 @@ fn a_canary_of_the_better_model_is_promoted() {
 fn a_canary_of_the_bad_model_is_rolled_back_with_a_report() {
     let dir = TempDir::new();
     let node = start(&dir, "bad", None);
-    let _traffic = Traffic::start(node.data);
+    let _traffic = Traffic::start(node.data, "t");
     begin(&node, CANARY);
     let done = node.wait_phase("iris", &["promoted", "rolled_back", "aborted"], 90);
     assert_eq!(done["phase"], "rolled_back", "{done:#}");
@@ -251,7 +195,7 @@ steps:
       rollback_window: 1s
       unload_blue: false
 "#;
-    let traffic = Traffic::start(node.data);
+    let traffic = Traffic::start(node.data, "t");
     begin(&node, plan);
     let done = node.wait_phase("iris", &["promoted", "rolled_back"], 30);
     assert_eq!(done["phase"], "promoted", "{done:#}");
@@ -291,7 +235,7 @@ steps:
       preview_header: x-preview
       rollback_window: 1s
 "#;
-    let traffic = Traffic::start(node.data);
+    let traffic = Traffic::start(node.data, "t");
     begin(&node, plan);
     let done = node.wait_phase("iris", &["promoted", "rolled_back"], 30);
     assert_eq!(done["phase"], "promoted", "{done:#}");

@@ -500,6 +500,25 @@ impl ControlPlane {
     }
 }
 
+/// A plane booted for a unit test: `yaml` served over `store`, small limits.
+#[cfg(test)]
+pub(crate) async fn boot_for_test(store: Arc<dyn Store>, yaml: &str) -> Booted {
+    let config = rollgate_core::config::parse(yaml).expect("test config");
+    ControlPlane::boot(Boot {
+        store,
+        config: config.services,
+        base: Path::new("."),
+        max_body: 1 << 20,
+        max_model_bytes: 1 << 20,
+        ledger: Arc::new(crate::feedback::Ledger::new(
+            100,
+            std::time::Duration::from_secs(60),
+        )),
+    })
+    .await
+    .expect("the plane boots")
+}
+
 /// Seeds one configured service, reading the store afresh: when replicas start together, the
 /// one that loses the race to seed finds the service stored by another and reconciles with it.
 async fn seed_one(spec: ServiceSpec, store: &dyn Store) -> Result<(), BootError> {

@@ -2,7 +2,6 @@
 //! or a failing database would, between a rollout's stored transition and its route change.
 
 use super::*;
-use crate::control::plane::Boot;
 use crate::metrics_source::local::LocalSource;
 use crate::store::faulty::{Faulty as Flaky, Knobs};
 use crate::store::sqlite::SqliteStore;
@@ -30,17 +29,7 @@ async fn controller_over(
         inner,
         knobs: Arc::clone(knobs),
     });
-    let config = rollgate_core::config::parse(config).expect("config");
-    let booted = ControlPlane::boot(Boot {
-        store,
-        config: config.services,
-        base: std::path::Path::new("."),
-        max_body: 1 << 20,
-        max_model_bytes: 1 << 20,
-        ledger: Arc::new(crate::feedback::Ledger::new(100, Duration::from_secs(60))),
-    })
-    .await
-    .expect("plane");
+    let booted = crate::control::plane::boot_for_test(store, config).await;
     let source = source(&booted);
     let settings = Settings {
         tick: Duration::from_secs(3600),

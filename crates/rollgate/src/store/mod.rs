@@ -232,6 +232,30 @@ pub(crate) trait ChangeFeed: Send {
     async fn changed(&mut self);
 }
 
+/// A service row as both engines read it: the document parsed, the revision unsigned.
+fn stored_service(
+    name: String,
+    doc: &str,
+    previous: Option<String>,
+    revision: i64,
+) -> Result<StoredService, StoreError> {
+    let doc =
+        serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(name.clone(), e.to_string()))?;
+    Ok(StoredService {
+        name,
+        doc,
+        previous,
+        revision: revision as u64,
+    })
+}
+
+/// A rollout row as both engines read it.
+fn stored_rollout(service: String, state: &str) -> Result<(String, Value), StoreError> {
+    let state = serde_json::from_str(state)
+        .map_err(|e| StoreError::Corrupt(service.clone(), e.to_string()))?;
+    Ok((service, state))
+}
+
 /// The hex sha256 of some bytes: the address of a model blob.
 pub(crate) fn digest(bytes: &[u8]) -> String {
     use sha2::Digest;

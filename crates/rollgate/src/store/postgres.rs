@@ -5,8 +5,8 @@
 //! replicas committing from the same revision cannot both succeed.
 
 use super::{
-    digest, now_ms, BlobInfo, Event, EventQuery, Fence, NewEvent, Store, StoreError, StoredService,
-    CONTROLLER_LEASE,
+    digest, now_ms, stored_rollout, stored_service, BlobInfo, Event, EventQuery, Fence, NewEvent,
+    Store, StoreError, StoredService, CONTROLLER_LEASE,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
@@ -109,18 +109,15 @@ impl Store for PgStore {
         let rows = sqlx::query("SELECT name, doc, previous, revision FROM services ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
+        rows.iter()
             .map(|row| {
-                let name: String = row.get("name");
                 let doc: String = row.get("doc");
-                let doc = serde_json::from_str(&doc)
-                    .map_err(|e| StoreError::Corrupt(name.clone(), e.to_string()))?;
-                Ok(StoredService {
-                    name,
-                    doc,
-                    previous: row.get("previous"),
-                    revision: row.get::<i64, _>("revision") as u64,
-                })
+                stored_service(
+                    row.get("name"),
+                    &doc,
+                    row.get("previous"),
+                    row.get("revision"),
+                )
             })
             .collect()
     }
@@ -176,13 +173,10 @@ impl Store for PgStore {
         let rows = sqlx::query("SELECT service, state FROM rollouts ORDER BY service")
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
+        rows.iter()
             .map(|row| {
-                let service: String = row.get("service");
                 let text: String = row.get("state");
-                let state = serde_json::from_str(&text)
-                    .map_err(|e| StoreError::Corrupt(service.clone(), e.to_string()))?;
-                Ok((service, state))
+                stored_rollout(row.get("service"), &text)
             })
             .collect()
     }

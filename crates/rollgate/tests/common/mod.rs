@@ -15,6 +15,7 @@ pub(crate) mod node;
 pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod upstream;
+pub(crate) mod users;
 
 #[allow(unused_imports)]
 pub(crate) use process::Rollgate;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::control::plane::{Boot, Booted};
+use crate::control::plane::Booted;
 use crate::store::faulty::{Faulty, Knobs};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -17,17 +17,7 @@ services:
 "#;
 
 async fn replica(store: Arc<dyn Store>) -> Booted {
-    let config = rollgate_core::config::parse(CONFIG).expect("config");
-    ControlPlane::boot(Boot {
-        store,
-        config: config.services,
-        base: std::path::Path::new("."),
-        max_body: 1 << 20,
-        max_model_bytes: 1 << 20,
-        ledger: Arc::new(crate::feedback::Ledger::new(100, Duration::from_secs(60))),
-    })
-    .await
-    .expect("replica boots")
+    crate::control::plane::boot_for_test(store, CONFIG).await
 }
 
 /// A feed woken by hand.
