@@ -25,15 +25,20 @@ fn replicas(pg: &Postgres, n: usize) -> Vec<Rollgate> {
 }
 
 fn replicas_with(pg: &Postgres, n: usize, args: &[&str]) -> Vec<Rollgate> {
+    replicas_of(pg, n, CONFIG, args)
+}
+
+fn replicas_of(pg: &Postgres, n: usize, config: &str, args: &[&str]) -> Vec<Rollgate> {
     let starts: Vec<_> = (0..n)
         .map(|i| {
             let url = pg.url().to_owned();
+            let config = config.to_owned();
             let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
             std::thread::spawn(move || {
                 let id = format!("replica-{i}");
                 let mut all = vec!["--store", &url, "--replica-id", &id];
                 all.extend(args.iter().map(String::as_str));
-                Rollgate::start_with_args(CONFIG, &all)
+                Rollgate::start_with_args(&config, &all)
             })
         })
         .collect();
@@ -196,7 +201,13 @@ fn a_replica_whose_listener_is_killed_catches_up() {
 #[test]
 fn the_leader_killed_mid_rollout_is_replaced_and_the_rollout_finishes() {
     let pg = Postgres::start();
-    let nodes = replicas_with(&pg, 3, &["--lease", "3s"]);
+    let hooks = common::upstream::Upstreams::new();
+    let receiver = hooks.spawn("hooks", common::upstream::Mode::Echo);
+    let config = format!(
+        "rollouts:\n  webhooks: [\"{}/hook\"]\n  webhook_backoff_ms: 50\n{CONFIG}",
+        receiver.url()
+    );
+    let nodes = replicas_of(&pg, 3, &config, &["--lease", "3s"]);
     let mut first = None;
     assert!(
         eventually(Duration::from_secs(10), || {
@@ -264,6 +275,23 @@ fn the_leader_killed_mid_rollout_is_replaced_and_the_rollout_finishes() {
             "replica {i} never served the promotion"
         );
     }
+    let bodies: Vec<serde_json::Value> = receiver
+        .seen()
+        .iter()
+        .map(|s| serde_json::from_slice(&s.body).unwrap())
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b["event"] == "promoted"),
+        "{bodies:?}"
+    );
+    let mut sent: Vec<String> = bodies
+        .iter()
+        .map(|b| format!("{} at step {}", b["event"], b["step"]))
+        .collect();
+    let all = sent.len();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), all, "a webhook was sent twice: {bodies:#?}");
     let kinds =
         pg.sql("SELECT string_agg(kind, ',' ORDER BY id) FROM events WHERE actor = 'rollout'");
     let started = kinds.split(',').filter(|k| *k == "rollout_started").count();
