@@ -75,6 +75,7 @@ impl From<ControlError> for ApiError {
             ControlError::Load(_) => (StatusCode::BAD_REQUEST, "bad_model"),
             ControlError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_error"),
             ControlError::Assemble(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ControlError::Behind(_) => (StatusCode::SERVICE_UNAVAILABLE, "replica_behind"),
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -51,6 +51,9 @@ pub(crate) enum ControlError {
     Store(StoreError),
     #[error("the change cannot be served: {0}")]
     Assemble(#[from] crate::gateway::snapshot::NotLoaded),
+    /// Another replica changed the service first and this one cannot load that state yet.
+    #[error("this replica cannot catch up with a change made on another replica yet: {0}")]
+    Behind(Box<BootError>),
 }
 
 impl From<StoreError> for ControlError {
@@ -357,7 +360,34 @@ impl ControlPlane {
         change: Change,
         actor: &str,
     ) -> Result<ServiceState, ControlError> {
-        self.apply(service, expected, change, actor, None).await
+        self.apply_fresh(service, expected, change, actor, None)
+            .await
+    }
+
+    /// Applies a change; when it was asked for without a revision and lost to a change
+    /// another replica made first (this replica has not caught up yet), catches up and
+    /// applies it once more on the newer state.
+    async fn apply_fresh(
+        &self,
+        service: &str,
+        expected: Option<u64>,
+        change: Change,
+        actor: &str,
+        fence: Option<&Fence>,
+    ) -> Result<ServiceState, ControlError> {
+        let first = self
+            .apply(service, expected, change.clone(), actor, fence)
+            .await;
+        match first {
+            Err(ControlError::Conflict { .. }) if expected.is_none() => {
+                self.catch_up().await.map_err(|e| match e {
+                    BootError::Store(s) => ControlError::Store(s),
+                    other => ControlError::Behind(Box::new(other)),
+                })?;
+                self.apply(service, None, change, actor, fence).await
+            }
+            other => other,
+        }
     }
 
     /// A change the rollout controller makes: fenced by its lease, so a replica that lost
@@ -368,7 +398,7 @@ impl ControlPlane {
         change: Change,
     ) -> Result<ServiceState, ControlError> {
         let fence = self.fence.load_full();
-        self.apply(service, None, change, "rollout", fence.as_deref())
+        self.apply_fresh(service, None, change, "rollout", fence.as_deref())
             .await
     }
 

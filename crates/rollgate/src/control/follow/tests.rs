@@ -1,5 +1,5 @@
 use super::*;
-use crate::control::plane::Booted;
+use crate::control::plane::{Booted, ControlError};
 use crate::store::faulty::{Faulty, Knobs};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -131,4 +131,30 @@ async fn a_version_a_replica_cannot_load_yet_is_not_applied_there() {
     let adopted = b.plane.catch_up().await.expect("b loads v3");
     assert_eq!(adopted, vec![("iris".to_owned(), 2)]);
     assert_eq!(served_route(&b), served_route(&a));
+}
+
+/// A change asked for without a revision on a replica that has not caught up with another's
+/// change yet is applied on the newer state, not refused as a conflict.
+#[tokio::test]
+async fn a_change_on_a_replica_behind_catches_up_and_applies() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+    let a = replica(Arc::clone(&store)).await;
+    let b = replica(Arc::clone(&store)).await;
+    a.plane
+        .change("iris", None, Change::SetCanaryRatio(2500), "test")
+        .await
+        .expect("change on a");
+    let on_b = b
+        .plane
+        .change("iris", None, Change::SetCanaryRatio(5000), "test")
+        .await
+        .expect("b catches up and applies");
+    assert_eq!(on_b.revision, 3);
+    let stale = b
+        .plane
+        .change("iris", Some(2), Change::SetCanaryRatio(1000), "test")
+        .await
+        .expect_err("a stale revision asked for explicitly is refused");
+    assert!(matches!(stale, ControlError::Conflict { .. }), "{stale}");
 }
