@@ -133,6 +133,7 @@ start_replica() {
 
 write_lb_conf() {
   cat >"$WORK/lb.conf" <<CONF
+daemon off;
 worker_processes auto;
 pid $WORK/lb.pid;
 events { worker_connections 4096; }
