@@ -7,9 +7,12 @@
 //! because start-up rebuilds from the store.
 //!
 //! Nothing else writes: the rollout controller stores its rollouts and notes through
-//! [`ControlPlane::save_rollout`] and [`ControlPlane::note`], and a rolling update swaps
-//! instance sets through [`ControlPlane::set_instances`]. The gateway and the recorder are
-//! handed out once, at boot, to what serves them.
+//! [`ControlPlane::save_rollout`] and [`ControlPlane::note`] (fenced by the controller lease on
+//! a shared store), a rolling update swaps instance sets through
+//! [`ControlPlane::set_instances`], and a replica of a shared store adopts the others' changes
+//! through [`ControlPlane::catch_up`], takes the lease, publishes its counters and relays
+//! requests through the plane too. The gateway and the recorder are handed out once, at boot,
+//! to what serves them.
 
 use super::loader::{self, LoadError, SHA_PREFIX};
 use super::seed::{self, to_stored, SeedError};
